@@ -1,0 +1,87 @@
+"""Typed settings, read from the environment (prefix ``ONESTOP_``) and validated at start-up.
+
+Every process of the pipeline takes its configuration from here, so one set of
+environment variables drives a laptop demo and a docker-compose deployment alike.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_home() -> Path:
+    return Path.home() / ".local" / "state" / "onestop-ioc"
+
+
+class Settings(BaseSettings):
+    """Configuration of every onestop process. Each field maps to ``ONESTOP_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ONESTOP_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="State directory: chDB store, broker data, pids, logs.")
+    cache_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "onestop-ioc",
+        description="Download cache (Kafka jars from Maven Central).",
+    )
+
+    # Kafka
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port].")
+    kafka_port: int = Field(9092, description="Port of the local development broker (onestop kafka start).")
+    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
+    kafka_version: str = Field("4.1.1", description="Apache Kafka version fetched from Maven Central.")
+    partitions: int = Field(12, ge=1, description="Partition count of every pipeline topic.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of the pipeline topics.")
+    topic_events: str = "dossier.events"
+    topic_dlq: str = "dossier.dlq"
+    topic_state: str = "dossier.state"
+    topic_metrics: str = "ioc.metrics"
+    topic_alerts: str = "dossier.alerts"
+
+    # Faust worker
+    app_id: str = Field("onestop-ioc", description="Faust application id (consumer group and changelog prefix).")
+    web_host: str = Field("127.0.0.1", description="Bind address of the worker's web server.")
+    web_port: int = Field(6066, description="Port of the worker's web server.")
+
+    # ClickHouse
+    clickhouse_dsn: str = Field(
+        "",
+        description="ClickHouse DSN. Empty means embedded chDB under ONESTOP_HOME/chdb; "
+        "'http://user:pass@host:8123' means a server.",
+    )
+    clickhouse_database: str = Field("ioc", description="ClickHouse database of the pipeline tables.")
+    clickhouse_password: SecretStr | None = Field(None, description="Password for a ClickHouse server, if not in the DSN.")
+
+    # Sink
+    sink_group: str = Field("onestop-sink", description="Consumer group of the ClickHouse writer.")
+    sink_batch_size: int = Field(5000, ge=1, description="Maximum events per ClickHouse insert.")
+
+    # Observability
+    metrics_port: int = Field(0, ge=0, description="prometheus-client port for this process; 0 disables it.")
+    log_level: str = Field("INFO", description="Log level of every process.")
+
+    # Province shown in reports and simulated by default (Hà Tĩnh).
+    province_code: str = Field("42", pattern=r"^\d{2}$", description="Two-digit province code.")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_port(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port, got {server!r}")
+        return value
+
+    @property
+    def effective_clickhouse_dsn(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{self.home / 'chdb'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
