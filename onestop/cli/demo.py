@@ -1,0 +1,165 @@
+"""``onestop demo``: the whole pipeline once, on real components, then everything stops.
+
+Kafka (local KRaft broker) → simulator → Faust worker → ClickHouse writer →
+backlog per commune read back from ClickHouse, checked against an
+independent fold of the simulated events.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from onestop.communes import commune
+from onestop.settings import Settings, get_settings
+
+console = Console()
+
+
+class Services:
+    """The worker and sink processes this demo started; it stops exactly those, by pid."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.logs = settings.home / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        s = self.settings
+        env.update(ONESTOP_HOME=str(s.home), ONESTOP_KAFKA_BOOTSTRAP=s.kafka_bootstrap,
+                   ONESTOP_KAFKA_PORT=str(s.kafka_port), ONESTOP_PARTITIONS=str(s.partitions),
+                   ONESTOP_WEB_PORT=str(s.web_port), ONESTOP_APP_ID=s.app_id)
+        return env
+
+    def start(self, name: str, *args: str) -> None:
+        log = open(self.logs / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "onestop", *args], env=self.env(),
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def check_alive(self) -> None:
+        for name, p in self.procs.items():
+            if p.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {p.returncode}; see {self.logs / (name + '.log')}")
+
+    def stop(self, name: str, grace: float = 30.0) -> None:
+        p = self.procs.pop(name, None)
+        if p is None or p.poll() is not None:
+            return
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+
+def _demo_settings(base: Settings) -> Settings:
+    return base.model_copy(update={"home": base.home / "demo", "clickhouse_dsn": ""})
+
+
+def demo(
+    communes: int = typer.Option(20, help="Communes to simulate (first N of the province)."),
+    dossiers: int = typer.Option(5000, help="Dossiers to simulate."),
+    seed: int = typer.Option(42, help="Simulation seed."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the demo data directory afterwards (default: kept, wiped at next start)."),
+) -> None:
+    """Run Kafka, the worker and the sink; simulate; print the backlog per commune from ClickHouse; stop everything."""
+    from onestop.cli import broker
+    from onestop.cli.lag import wait_caught_up
+    from producers.run import run_simulation
+    from producers.simulator import SimulationConfig, simulate
+
+    settings = _demo_settings(get_settings())
+    broker.stop(settings)
+    if settings.home.exists():
+        shutil.rmtree(settings.home)
+    settings.home.mkdir(parents=True)
+    services = Services(settings)
+    started = time.monotonic()
+    try:
+        with console.status("starting Apache Kafka (KRaft, 127.0.0.1)…"):
+            broker.start(settings)
+            broker.create_topics(settings)
+        console.print(f"[green]✓[/green] Kafka on {settings.kafka_bootstrap}")
+        services.start("worker", "worker")
+        services.start("sink", "sink")
+        console.print(f"[green]✓[/green] worker and sink started (logs in {services.logs})")
+        cfg = SimulationConfig(province_code=settings.province_code, communes=communes, dossiers=dossiers,
+                               seed=seed, start=date(2026, 11, 2), days=10)
+        run_simulation(settings, cfg, console=console)
+        _wait(settings, services, wait_caught_up)
+        services.stop_all()
+        expected = _expected_backlog(simulate(cfg))
+        _report(settings, expected)
+    finally:
+        services.stop_all()
+        broker.stop(settings)
+    console.print(f"demo finished in {time.monotonic() - started:.0f}s; everything it started is stopped. "
+                  f"Data kept in {settings.home}")
+
+
+def _wait(settings: Settings, services: Services, wait_caught_up) -> None:  # type: ignore[no-untyped-def]
+    def poll(lags: dict[str, int]) -> None:
+        services.check_alive()
+        status.update(f"waiting for the pipeline to catch up: " + ", ".join(f"{g} lag {n:,}" for g, n in lags.items()))
+
+    with console.status("waiting for the pipeline to catch up…") as status:
+        wait_caught_up(settings, {
+            settings.app_id: [settings.topic_events],
+            settings.sink_group: [settings.topic_events, settings.topic_metrics],
+        }, timeout=600, settle=4.0, on_poll=poll)
+    console.print("[green]✓[/green] worker and sink caught up")
+
+
+def _expected_backlog(events) -> Counter:  # type: ignore[no-untyped-def]
+    from onestop.fold import fold
+
+    per_dossier: dict[str, list] = {}
+    for e in events:
+        per_dossier.setdefault(e.dossier_id, []).append(e)
+    expected: Counter = Counter()
+    for evs in per_dossier.values():
+        state = fold(evs)
+        if state is not None and state.is_open:
+            expected[state.handling_commune_code] += 1
+    return expected
+
+
+def _report(settings: Settings, expected: Counter) -> None:
+    from onestop.cli.pipeline import print_rows
+    from sinks.clickhouse import connect, query
+
+    client = connect(settings)
+    db = settings.clickhouse_database
+    _, rows = query(client, f"SELECT b.commune_code, c.name, b.open_dossiers FROM {db}.backlog_by_commune AS b "
+                            f"LEFT JOIN {db}.communes AS c FINAL ON c.code = b.commune_code "
+                            f"ORDER BY b.open_dossiers DESC, b.commune_code")
+    _, (total_events,) = query(client, f"SELECT count() FROM {db}.dossier_events FINAL")
+    client.close()
+    rows = [(code, name or (commune(code).name if commune(code) else "?"), n) for code, name, n in rows]
+    print_rows(["commune", "name", "open dossiers"], rows, title="Backlog per commune (from ClickHouse)")
+    got = {code: n for code, _, n in rows if n}
+    total = sum(got.values())
+    console.print(f"{total:,} open dossiers in {len(got)} communes; {total_events[0]:,} raw events stored")
+    if got == dict(expected):
+        console.print("[green]✓ matches an independent fold of the simulated events[/green]")
+    else:
+        diff = {c: (got.get(c, 0), expected.get(c, 0)) for c in set(got) | set(expected) if got.get(c, 0) != expected.get(c, 0)}
+        console.print(f"[red]✗ differs from the independent fold (got, expected): {diff}[/red]")
+        raise typer.Exit(1)
