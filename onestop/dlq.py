@@ -16,7 +16,7 @@ import msgspec
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     original_b64: str  # the rejected bytes, exactly as received
-    reason_code: str  # machine-readable: malformed_json, invalid_event, illegal_transition, ...
+    reason_code: str  # machine-readable: malformed_json, missing_field, illegal_transition, ... (docs/dlq.md)
     message: str  # for people: what is wrong, naming the field or the transition
     source: str  # who sent it: simulator, gateway:<commune>, importer:<file>:<row>, worker:<topic>:<partition>@<offset>
     rejected_at: datetime

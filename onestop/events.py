@@ -12,7 +12,9 @@ Status codes follow the national portal (TrangThaiHoSo 1..10); see
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime, timezone
+from typing import Any, Mapping
 
 import msgspec
 
@@ -73,6 +75,13 @@ STATUS_OF: dict[EventType, int | None] = {
 # Event types that must carry a due date, and why.
 NEEDS_DUE_AT = {EventType.ACCEPTED, EventType.EXTENDED, EventType.DUE_DATE_CORRECTED}
 
+# fullmatch + ASCII: "$" would accept a trailing newline, and str.isdigit() accepts "²" or "٤".
+_is_commune_code = re.compile(r"[0-9]{5}", re.ASCII).fullmatch
+
+
+def _invalid(field: str, problem: str) -> ValueError:
+    return ValueError(f"{problem} - at `$.{field}`")
+
 
 class DossierEvent(msgspec.Struct, frozen=True, kw_only=True):
     """One lifecycle event of one dossier (contract v1).
@@ -96,29 +105,34 @@ class DossierEvent(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None  # free text: refusal, stop, extension or correction reason
     source: str = "unknown"  # which producer emitted it: simulator, gateway, importer:<file>, ...
     schema_version: int = SCHEMA_VERSION
+    # Optional since v1.1 (absent = unknown). A dossier is judged by the procedure rule and the
+    # calendar in force when it was accepted, so the source may stamp them on the accepted event.
+    procedure_version: str | None = None
+    calendar_version: str | None = None
 
     def __post_init__(self) -> None:
-        # msgspec turns these ValueErrors into ValidationErrors naming the problem.
+        # msgspec turns these ValueErrors into ValidationErrors. They use msgspec's own
+        # "- at `$.field`" suffix so that ContractError can name the field for both kinds.
+        # Messages are built only on failure: this runs for every decoded event.
         if not self.event_id:
-            raise ValueError("event_id must not be empty")
+            raise _invalid("event_id", "must not be empty")
         if not self.dossier_id:
-            raise ValueError("dossier_id must not be empty")
+            raise _invalid("dossier_id", "must not be empty")
         if self.seq < 1:
-            raise ValueError(f"seq must be >= 1, got {self.seq}")
-        if len(self.commune_code) != 5 or not self.commune_code.isdigit():
-            raise ValueError(f"commune_code must be a 5-digit string, got {self.commune_code!r}")
-        if self.handling_commune_code is not None and (
-            len(self.handling_commune_code) != 5 or not self.handling_commune_code.isdigit()
-        ):
-            raise ValueError(f"handling_commune_code must be a 5-digit string, got {self.handling_commune_code!r}")
+            raise _invalid("seq", f"must be >= 1, got {self.seq}")
+        if not _is_commune_code(self.commune_code):
+            raise _invalid("commune_code", f"must be a 5-digit string, got {self.commune_code!r}")
+        if self.handling_commune_code is not None and not _is_commune_code(self.handling_commune_code):
+            raise _invalid("handling_commune_code", f"must be a 5-digit string, got {self.handling_commune_code!r}")
         if self.occurred_at.tzinfo is None:
-            raise ValueError("occurred_at must carry a timezone offset")
-        if self.event_type in NEEDS_DUE_AT and self.due_at is None:
-            raise ValueError(f"{self.event_type.value} events must carry due_at")
+            raise _invalid("occurred_at", "must carry a timezone offset")
+        if self.due_at is None and self.event_type in NEEDS_DUE_AT:
+            raise _invalid("due_at", f"is required on {self.event_type.value} events")
         if self.due_at is not None and self.due_at.tzinfo is None:
-            raise ValueError("due_at must carry a timezone offset")
+            raise _invalid("due_at", "must carry a timezone offset")
         if self.schema_version != SCHEMA_VERSION:
-            raise ValueError(f"unsupported schema_version {self.schema_version}; this build reads {SCHEMA_VERSION}")
+            raise _invalid("schema_version",
+                           f"unsupported schema_version {self.schema_version}; this build reads {SCHEMA_VERSION}")
 
     @property
     def handling_unit(self) -> str:
@@ -129,31 +143,100 @@ class DossierEvent(msgspec.Struct, frozen=True, kw_only=True):
         return STATUS_OF[self.event_type]
 
 
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(DossierEvent)
+
+
+class DecodedEvent(msgspec.Struct, frozen=True):
+    """A typed event plus the unknown top-level keys it arrived with.
+
+    Producers newer than this build may add fields. The typed event ignores
+    them; ``extras`` keeps them so a relay can pass them on unchanged
+    (``encode(decoded.event, extras=decoded.extras)``).
+    """
+
+    event: DossierEvent
+    extras: dict[str, Any] = {}
 
 
 class ContractError(ValueError):
-    """Raw bytes that are not a valid v1 event. ``code`` is machine-readable, ``message`` is for people."""
+    """Raw bytes that are not a valid v1 event.
 
-    def __init__(self, code: str, message: str) -> None:
+    ``code`` is machine-readable (one of ``CONTRACT_ERROR_CODES``), ``message``
+    is for people, and ``field`` names the offending field when there is one.
+    """
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.field = field
 
 
-def encode(event: DossierEvent) -> bytes:
-    return _encoder.encode(event)
+CONTRACT_ERROR_CODES = (
+    "malformed_json", "not_an_object", "missing_field", "unknown_event_type",
+    "unsupported_schema_version", "invalid_field",
+)
+KNOWN_FIELDS = frozenset(DossierEvent.__struct_fields__)
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(DossierEvent)
+_envelope_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_MISSING = re.compile(r"missing required field `(\w+)`")
+_AT_FIELD = re.compile(r"^(?P<problem>.*?)(?: - at `\$\.(?P<field>\w+)[^`]*`)?$", re.DOTALL)
+
+
+def encode(event: DossierEvent, *, extras: Mapping[str, Any] | None = None) -> bytes:
+    """JSON bytes of one event; ``extras`` (unknown keys kept by ``decode_lenient``) are appended.
+
+    Known fields always win over an extra of the same name.
+    """
+    body = _encoder.encode(event)
+    kept = {k: v for k, v in (extras or {}).items() if k not in KNOWN_FIELDS}
+    if not kept:
+        return body
+    # Splice two JSON objects instead of re-encoding the event through a dict: cheaper on the hot path.
+    return body[:-1] + b"," + _encoder.encode(kept)[1:]
 
 
 def decode(raw: bytes) -> DossierEvent:
-    """Decode and validate one event; raise ContractError with a precise reason."""
+    """Decode and validate one event; raise ContractError with a precise reason.
+
+    Unknown extra keys are ignored (forward compatibility); use ``decode_lenient``
+    to keep them.
+    """
     try:
         return _decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        raise ContractError("invalid_event", str(exc)) from exc
+        raise _contract_error(str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise ContractError("malformed_json", str(exc)) from exc
+    except UnicodeDecodeError as exc:  # invalid UTF-8 inside a JSON string
+        raise ContractError("malformed_json", f"invalid UTF-8: {exc}") from exc
+
+
+def decode_lenient(raw: bytes) -> DecodedEvent:
+    """Like ``decode``, but also return the unknown top-level keys in ``extras``."""
+    event = decode(raw)
+    envelope = _envelope_decoder.decode(raw)  # cannot fail: decode() accepted the same bytes
+    extras = {k: msgspec.json.decode(v) for k, v in envelope.items() if k not in KNOWN_FIELDS}
+    return DecodedEvent(event, extras)
+
+
+def _contract_error(text: str) -> ContractError:
+    missing = _MISSING.search(text)
+    if missing:
+        field = missing.group(1)
+        return ContractError("missing_field", f"missing required field `{field}`", field)
+    match = _AT_FIELD.match(text)
+    problem, field = match.group("problem"), match.group("field")
+    if field is None:
+        return ContractError("not_an_object" if "Expected `object`" in problem else "invalid_field", problem)
+    if field == "event_type" and problem.startswith("Invalid enum value"):
+        known = ", ".join(t.value for t in EventType)
+        return ContractError("unknown_event_type", f"`event_type`: {problem}; known types: {known}", field)
+    if problem.startswith("is required"):  # due_at on accepted/extended/corrected
+        return ContractError("missing_field", f"`{field}` {problem}", field)
+    code = "unsupported_schema_version" if field == "schema_version" else "invalid_field"
+    return ContractError(code, f"`{field}`: {problem}", field)
 
 
 def utc(dt: datetime) -> datetime:

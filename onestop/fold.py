@@ -6,6 +6,12 @@ rejected with a reason). Events are applied strictly in per-dossier ``seq``
 order; an event that arrives early waits in ``pending`` until the gap closes.
 A rejected (illegal) event still consumes its sequence number, so one bad
 event never blocks the dossier's later events.
+
+Delivery is at-least-once, so ``event_id`` is the identity of an event: a
+second copy changes nothing. A different event claiming a sequence number that
+is already taken is a conflict; it is rejected and the state is left as it was.
+Because everything is applied in ``seq`` order, any arrival order of the same
+events folds to the same state.
 """
 
 from __future__ import annotations
@@ -20,6 +26,11 @@ from onestop.events import DossierEvent, EventType
 OPEN_STATUSES = frozenset({2, 4, 5, 6})  # accepted and not yet finished: the backlog
 TERMINAL_STATUSES = frozenset({3, 7, 8, 10})
 FINISHED_STATUSES = frozenset({3, 7, 8, 9, 10})
+STATUS_NAMES = {
+    1: "Mới đăng ký", 2: "Được tiếp nhận", 3: "Không được tiếp nhận", 4: "Đang xử lý",
+    5: "Yêu cầu bổ sung", 6: "Yêu cầu nghĩa vụ tài chính", 7: "Công dân rút hồ sơ",
+    8: "Dừng xử lý", 9: "Đã xử lý xong", 10: "Đã trả kết quả",
+}
 
 _E = EventType
 _PROCESSING = {
@@ -28,10 +39,13 @@ _PROCESSING = {
     _E.RESULT_READY,
 }
 _PAUSED_EXITS = {_E.EXTENDED, _E.DUE_DATE_CORRECTED, _E.WITHDRAWAL_REQUESTED, _E.PROCESSING_STOPPED, _E.REFUSED}
+_RECEPTION = {_E.RECEPTION_SUPPLEMENT_REQUESTED, _E.ACCEPTED, _E.REFUSED_AT_RECEPTION}
 # Which event types may follow a dossier's current status (None = no event yet).
+# A desk may ask for a supplement before anything else is recorded (in-person filing),
+# and an online dossier is re-submitted after a reception-stage supplement request.
 ALLOWED: dict[int | None, frozenset[EventType]] = {
-    None: frozenset({_E.SUBMITTED, _E.ACCEPTED, _E.REFUSED_AT_RECEPTION}),
-    1: frozenset({_E.RECEPTION_SUPPLEMENT_REQUESTED, _E.ACCEPTED, _E.REFUSED_AT_RECEPTION, _E.WITHDRAWAL_REQUESTED}),
+    None: frozenset({_E.SUBMITTED, *_RECEPTION}),
+    1: frozenset({_E.SUBMITTED, *_RECEPTION, _E.WITHDRAWAL_REQUESTED}),
     2: frozenset(_PROCESSING),
     4: frozenset(_PROCESSING),
     5: frozenset({_E.SUPPLEMENT_RECEIVED, *_PAUSED_EXITS}),
@@ -50,8 +64,8 @@ class Pause(msgspec.Struct, frozen=True):
 
 class DossierState(msgspec.Struct, frozen=True, kw_only=True):
     dossier_id: str
-    commune_code: str
-    handling_commune_code: str
+    commune_code: str  # receiving unit: reception metrics
+    handling_commune_code: str  # handling unit: timeliness metrics
     procedure_code: str
     channel: int
     status: int | None = None
@@ -59,7 +73,7 @@ class DossierState(msgspec.Struct, frozen=True, kw_only=True):
     submitted_at: datetime | None = None
     accepted_at: datetime | None = None
     original_due_at: datetime | None = None  # the receipt's date: legal statistics judge against it
-    due_at: datetime | None = None  # effective date (latest extension or correction): operations chase it
+    due_at: datetime | None = None  # effective date (latest extension, else original): operations chase it
     finished_at: datetime | None = None  # result ready, or the terminal event if that came first
     returned_at: datetime | None = None
     last_event_at: datetime | None = None
@@ -68,6 +82,13 @@ class DossierState(msgspec.Struct, frozen=True, kw_only=True):
     extensions: int = 0
     rejected: int = 0
     pending: tuple[DossierEvent, ...] = ()
+    # Added after v1 of the fold; all default so older serialised states still load.
+    event_ids: tuple[str, ...] = ()  # event_ids[seq - 1] consumed that seq: the dedup memory
+    closed_by: str | None = None  # event type that finished the dossier (result_ready, refused, ...)
+    extended_at: datetime | None = None  # when the latest extension letter was issued
+    extended_due_at: datetime | None = None  # the latest extension's new date
+    procedure_version: str | None = None  # as stamped on the accepted event
+    calendar_version: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -78,10 +99,14 @@ class DossierState(msgspec.Struct, frozen=True, kw_only=True):
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
 
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
 
 class Rejection(msgspec.Struct, frozen=True):
     event: DossierEvent
-    code: str
+    code: str  # wrong_dossier | seq_conflict | illegal_transition
     message: str
 
 
@@ -107,11 +132,9 @@ def apply(state: DossierState | None, event: DossierEvent) -> Outcome:
     """Fold one event into a dossier's state. Pure; never raises on bad input."""
     if state is None:
         state = new_state(event)
-    if event.dossier_id != state.dossier_id:
-        rej = Rejection(event, "wrong_dossier", f"event for {event.dossier_id} folded into {state.dossier_id}")
-        return Outcome(state, rejected=(rej,))
-    if event.seq <= state.last_seq or any(p.seq == event.seq for p in state.pending):
-        return Outcome(state, duplicate=True)
+    early = _screen(state, event)
+    if early is not None:
+        return early
     if event.seq > state.last_seq + 1:
         pending = tuple(sorted((*state.pending, event), key=lambda e: e.seq))
         return Outcome(msgspec.structs.replace(state, pending=pending), buffered=True)
@@ -132,13 +155,53 @@ def fold(events: Iterable[DossierEvent], state: DossierState | None = None) -> D
     return state
 
 
+def _screen(state: DossierState, event: DossierEvent) -> Outcome | None:
+    """Settle the events that must not touch the state: other dossiers, copies, seq conflicts."""
+    if event.dossier_id != state.dossier_id:
+        rej = Rejection(event, "wrong_dossier", f"event for {event.dossier_id} folded into {state.dossier_id}")
+        return Outcome(state, rejected=(rej,))
+    if event.event_id in state.event_ids or any(p.event_id == event.event_id for p in state.pending):
+        return Outcome(state, duplicate=True)
+    if event.seq <= state.last_seq:
+        if len(state.event_ids) < event.seq:
+            # A state serialised before event_ids existed cannot tell; keep the old behaviour.
+            return Outcome(state, duplicate=True)
+        holder = state.event_ids[event.seq - 1]
+        return Outcome(state, rejected=(_conflict(event, holder),))
+    holder = next((p.event_id for p in state.pending if p.seq == event.seq), None)
+    if holder is not None:
+        return Outcome(state, rejected=(_conflict(event, holder),))
+    return None
+
+
+def _conflict(event: DossierEvent, holder: str) -> Rejection:
+    return Rejection(event, "seq_conflict",
+                     f"seq {event.seq} of dossier {event.dossier_id} is already taken by event {holder}; "
+                     f"event {event.event_id} ({event.event_type.value}) was not applied")
+
+
 def _step(state: DossierState, event: DossierEvent) -> tuple[DossierState, Rejection | None]:
     allowed = ALLOWED.get(state.status, frozenset())
     if event.event_type not in allowed:
-        where = "a new dossier" if state.status is None else f"status {state.status}"
-        rej = Rejection(event, "illegal_transition", f"{event.event_type.value} is not allowed after {where}")
-        return msgspec.structs.replace(state, last_seq=event.seq, rejected=state.rejected + 1), rej
+        rej = Rejection(event, "illegal_transition", _illegal_message(state, event))
+        # Even a rejected first event says who the dossier is; a state first built from a
+        # buffered later event must not keep that event's identity.
+        identity = _identity(state, event) if event.seq == 1 else {}
+        consumed = msgspec.structs.replace(state, last_seq=event.seq, rejected=state.rejected + 1,
+                                           event_ids=(*state.event_ids, event.event_id), **identity)
+        return consumed, rej
     return _transition(state, event), None
+
+
+def _illegal_message(state: DossierState, event: DossierEvent) -> str:
+    what = f"{event.event_type.value} (seq {event.seq})"
+    if state.status is None:
+        return f"{what} cannot open a dossier; expected one of submitted, accepted, refused_at_reception"
+    where = f"status {state.status} ({STATUS_NAMES[state.status]})"
+    if state.status in TERMINAL_STATUSES:
+        return f"{what} arrived after {where}: the dossier is closed"
+    expected = ", ".join(sorted(t.value for t in ALLOWED.get(state.status, ())))
+    return f"{what} is not allowed after {where}; expected one of {expected}"
 
 
 def _close_pause(pauses: tuple[Pause, ...], at: datetime) -> tuple[Pause, ...]:
@@ -147,16 +210,29 @@ def _close_pause(pauses: tuple[Pause, ...], at: datetime) -> tuple[Pause, ...]:
     return pauses
 
 
+def _identity(state: DossierState, event: DossierEvent) -> dict:
+    """Who and what the dossier is. Taken in seq order, so arrival order cannot change it."""
+    if event.seq == 1 or event.event_type is _E.ACCEPTED:
+        # The first event and the receipt are authoritative for the receiving unit and procedure.
+        return dict(commune_code=event.commune_code, procedure_code=event.procedure_code,
+                    channel=int(event.channel), handling_commune_code=event.handling_unit)
+    if event.handling_commune_code is not None:  # a hop to another handling unit
+        return dict(handling_commune_code=event.handling_commune_code)
+    return {}
+
+
 def _transition(state: DossierState, event: DossierEvent) -> DossierState:
     t, at = event.event_type, event.occurred_at
-    changes: dict = {"last_seq": event.seq, "last_event_at": at}
+    changes: dict = {"last_seq": event.seq, "last_event_at": at,
+                     "event_ids": (*state.event_ids, event.event_id), **_identity(state, event)}
     if event.status is not None:
         changes["status"] = event.status
     if t is _E.SUBMITTED:
-        changes["submitted_at"] = at
-    elif t is _E.ACCEPTED:
-        changes.update(accepted_at=at, original_due_at=event.due_at, due_at=event.due_at)
         changes["submitted_at"] = state.submitted_at or at
+    elif t is _E.ACCEPTED:
+        changes.update(accepted_at=at, original_due_at=event.due_at, due_at=event.due_at,
+                       submitted_at=state.submitted_at or at, procedure_version=event.procedure_version,
+                       calendar_version=event.calendar_version)
     elif t is _E.SUPPLEMENT_REQUESTED:
         changes.update(pauses=(*state.pauses, Pause("supplement", at)),
                        processing_supplements=state.processing_supplements + 1)
@@ -165,13 +241,15 @@ def _transition(state: DossierState, event: DossierEvent) -> DossierState:
     elif t in (_E.SUPPLEMENT_RECEIVED, _E.FINANCIAL_OBLIGATION_FULFILLED):
         changes["pauses"] = _close_pause(state.pauses, at)
     elif t is _E.EXTENDED:
-        changes.update(due_at=event.due_at, extensions=state.extensions + 1)
+        changes.update(due_at=event.due_at, extended_due_at=event.due_at, extended_at=at,
+                       extensions=state.extensions + 1)
     elif t is _E.DUE_DATE_CORRECTED:
-        # An audited fix of the receipt itself: both dates move.
-        changes.update(due_at=event.due_at, original_due_at=event.due_at)
+        # An audited fix of the receipt itself. The effective date follows it only while no
+        # extension is in force: effective = latest extension, else the original.
+        changes.update(original_due_at=event.due_at, due_at=state.extended_due_at or event.due_at)
     elif t is _E.RESULT_RETURNED:
         changes["returned_at"] = at
     if event.status in FINISHED_STATUSES and state.finished_at is None:
-        changes["finished_at"] = at
-        changes["pauses"] = _close_pause(changes.get("pauses", state.pauses), at)
+        changes.update(finished_at=at, closed_by=t.value,
+                       pauses=_close_pause(changes.get("pauses", state.pauses), at))
     return msgspec.structs.replace(state, **changes)

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # Faust worker
     app_id: str = Field("onestop-ioc", description="Faust application id (consumer group and changelog prefix).")
     web_host: str = Field("127.0.0.1", description="Bind address of the worker's web server.")
-    web_port: int = Field(6066, description="Port of the worker's web server.")
+    web_port: int = Field(6066, ge=0, description="Port of the worker's web server; 0 disables it.")
 
     # ClickHouse
     clickhouse_dsn: str = Field(
@@ -85,3 +85,15 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``ONESTOP_*`` variables that reproduce ``settings`` in a child process."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"ONESTOP_{name.upper()}"] = str(value)
+    return env

@@ -24,10 +24,11 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from onestop.cli import kafka, pipeline, sla
+    from onestop.cli import gateway, kafka, pipeline, sla
 
     app.add_typer(kafka.app, name="kafka", help="Run the local Apache Kafka broker (KRaft, 127.0.0.1).")
     app.add_typer(sla.app, name="sla", help="The legal SLA clock: due dates and classifications.")
+    gateway.register(app)
     pipeline.register(app)
 
 

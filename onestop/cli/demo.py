@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from onestop.communes import commune
-from onestop.settings import Settings, get_settings
+from onestop.settings import Settings, get_settings, settings_env
 
 console = Console()
 
@@ -36,11 +36,9 @@ class Services:
         self.logs.mkdir(parents=True, exist_ok=True)
 
     def env(self) -> dict[str, str]:
+        """The parent's environment plus every setting, so children see exactly this configuration."""
         env = dict(os.environ)
-        s = self.settings
-        env.update(ONESTOP_HOME=str(s.home), ONESTOP_KAFKA_BOOTSTRAP=s.kafka_bootstrap,
-                   ONESTOP_KAFKA_PORT=str(s.kafka_port), ONESTOP_PARTITIONS=str(s.partitions),
-                   ONESTOP_WEB_PORT=str(s.web_port), ONESTOP_APP_ID=s.app_id)
+        env.update(settings_env(self.settings))
         return env
 
     def start(self, name: str, *args: str) -> None:

@@ -1,0 +1,111 @@
+"""``onestop gateway``: the HTTP ingest gateway for commune one-stop systems, and its tools.
+
+    onestop gateway                 serve (same as `onestop gateway serve`)
+    onestop gateway hash-token      hash a commune's bearer token for ONESTOP_GATEWAY_TOKENS_FILE
+    onestop gateway openapi         write (or --check) producers/openapi/gateway.v1.json
+
+The adapters (FastAPI, uvicorn, Kafka) are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from onestop.settings import REPO_ROOT, get_settings
+
+console = Console(stderr=True)
+app = typer.Typer(help="HTTP ingest gateway: commune one-stop systems POST contract-v1 events.",
+                  rich_markup_mode="rich")
+SPEC_FILE = REPO_ROOT / "producers" / "openapi" / "gateway.v1.json"
+
+
+def _serve(host: Optional[str], port: Optional[int]) -> None:
+    from producers.gateway import run_gateway
+    from producers.gateway_settings import GatewaySettings
+    from producers.tokens import TokenFileError
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    gateway_settings = GatewaySettings(**overrides)
+    try:
+        run_gateway(get_settings(), gateway_settings)
+    except TokenFileError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.callback(invoke_without_command=True)
+def _default(ctx: typer.Context) -> None:
+    """Without a sub-command, serve with the ONESTOP_GATEWAY_* settings."""
+    if ctx.invoked_subcommand is None:
+        _serve(None, None)
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, help="Bind address [env: ONESTOP_GATEWAY_HOST, default 127.0.0.1]."),
+    port: Optional[int] = typer.Option(None, help="TCP port [env: ONESTOP_GATEWAY_PORT, default 8088]."),
+) -> None:
+    """Serve POST /v1/events, /healthz, /metrics and /openapi.json, publishing to Kafka."""
+    _serve(host, port)
+
+
+def _read_token(stdin: bool) -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("token", hide_input=True)
+
+
+@app.command("hash-token")
+def hash_token(
+    commune: Optional[str] = typer.Option(None, "--commune", "-c", help="Print a ready tokens-file line for this commune."),
+    generate: bool = typer.Option(False, "--generate", "-g", help="Make a new random token, print it and its hash."),
+    stdin: bool = typer.Option(False, "--stdin", help="Read the token from the first line of stdin (no prompt)."),
+) -> None:
+    """Print the hash of a bearer token, to put in ONESTOP_GATEWAY_TOKENS_FILE.
+
+    The token itself is never an argument, so it stays out of the shell history.
+    """
+    from producers.tokens import hash_token as make_hash, new_token
+
+    if commune is not None and not re.fullmatch(r"\d{5}", commune, re.ASCII):
+        console.print(f"[red]error:[/red] {commune!r} is not a 5-digit commune code")
+        raise typer.Exit(2)
+    token = new_token() if generate else _read_token(stdin)
+    if not token:
+        console.print("[red]error:[/red] empty token")
+        raise typer.Exit(2)
+    if generate:
+        console.print("new token (hand it to the commune system; it is not stored anywhere):")
+        print(token)
+    hashed = make_hash(token)
+    print(f'"{commune}": "{hashed}"' if commune else hashed)
+
+
+@app.command()
+def openapi(
+    out: Path = typer.Option(SPEC_FILE, help="Where to write the OpenAPI document."),
+    check: bool = typer.Option(False, "--check", help="Fail if the file differs from the served spec instead of writing it."),
+) -> None:
+    """Write (or --check) the gateway's OpenAPI document, as served at /openapi.json."""
+    from producers.gateway import openapi_text
+
+    text = openapi_text()
+    if check:
+        if not out.exists() or out.read_text(encoding="utf-8") != text:
+            console.print(f"[red]{out} is out of date; run `onestop gateway openapi`[/red]")
+            raise typer.Exit(1)
+        console.print(f"{out} is up to date")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="gateway", help="HTTP ingest gateway for commune one-stop systems (POST /v1/events).")
