@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,11 +43,22 @@ class Settings(BaseSettings):
     topic_state: str = "dossier.state"
     topic_metrics: str = "ioc.metrics"
     topic_alerts: str = "dossier.alerts"
+    topic_ticks: str = Field("dossier.ticks", description="Clock ticks for the SLA watch, co-partitioned with events.")
 
     # Faust worker
     app_id: str = Field("onestop-ioc", description="Faust application id (consumer group and changelog prefix).")
     web_host: str = Field("127.0.0.1", description="Bind address of the worker's web server.")
     web_port: int = Field(6066, ge=0, description="Port of the worker's web server; 0 disables it.")
+    clock: Literal["wall", "event"] = Field(
+        "wall", description="What 'overdue' is judged against: wall (live) or event (replays, simulations).")
+    allowed_lateness_s: float = Field(300.0, ge=0, description="Event clock: how late an event may arrive (seconds).")
+    live_lag: int = Field(500, ge=0, description="Wall clock: a partition further behind than this holds its alerts.")
+    tick_interval_s: float = Field(1.0, gt=0, description="Wall clock: how often the SLA watch looks at the deadlines.")
+    publish_interval_s: float = Field(1.0, gt=0, description="How often changed counters go to ioc.metrics.")
+    escalate_after_working_days: int = Field(3, ge=1, description="Overdue this many working days: escalation alert.")
+    due_soon_hours: float = Field(8.0, gt=0, description="Due-soon horizon in working hours (8 = one working day).")
+    calendar_override: Path | None = Field(None, description="Provincial calendar override file (closures, make-up days).")
+    catalogue_file: Path | None = Field(None, description="Procedure catalogue CSV replacing the packaged one.")
 
     # ClickHouse
     clickhouse_dsn: str = Field(

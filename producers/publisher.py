@@ -317,6 +317,8 @@ class Publisher(DrainLoop):
                 self._counts["drained"] += 1
                 DRAINED.labels(**self._metric_labels).inc()
             self._cond.notify_all()
+        if self._spooling and not self._inflight:
+            self._wake.set()  # Kafka is answering again: drain now rather than after the back-off
 
     def _on_error(self, n: int, exc: BaseException) -> None:
         with self._cond:

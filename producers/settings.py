@@ -41,7 +41,10 @@ class PublisherSettings(BaseSettings):
         5.0, gt=0, description="A record not acknowledged within this many seconds means the broker is "
         "unreachable: everything unacknowledged is copied to the spool and new records go there too.")
     delivery_timeout_ms: int = Field(
-        120_000, ge=1000, description="kafka-python's delivery.timeout.ms: how long the producer retries a record.")
+        86_400_000, ge=1000, description="kafka-python's delivery.timeout.ms: how long the producer keeps "
+        "retrying a record it holds. Long on purpose: a record that was in flight when Kafka went away is "
+        "also in the spool, and only a retry by the same producer is deduplicated by the broker; a record "
+        "the producer gives up on is re-sent from the spool and may then be stored twice.")
     request_timeout_ms: int = Field(15_000, ge=100, description="kafka-python's request.timeout.ms.")
     connect_timeout_ms: int = Field(
         5000, ge=100, description="How long creating a producer may wait for the broker (bootstrap_timeout_ms).")

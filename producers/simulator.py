@@ -17,8 +17,11 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
+from onestop.catalogue import Catalogue, default_catalogue
 from onestop.communes import Commune, communes_of
 from onestop.events import Channel, DossierEvent, EventType
+from onestop.sla import legal_due
+from onestop.workcal import WorkCalendar, default_calendar
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 NAMESPACE = uuid.UUID("6f1b7f0e-3c55-4a8e-9d55-0e6c1d1a4b21")
@@ -58,14 +61,16 @@ class SimulationConfig:
     procedure_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
 
 
-def _weekday_due(procedure_code: str, accepted_at: datetime) -> datetime:
-    """Fallback used only without a catalogue: 3 working days (Mon–Fri), end of office hours."""
-    day = accepted_at.astimezone(VN).date()
-    left = 3
-    while left:
-        day += timedelta(days=1)
-        left -= day.weekday() < 5
-    return datetime.combine(day, time(17, 0), VN).astimezone(timezone.utc)
+def legal_due_for(catalogue: Catalogue | None = None, calendar: WorkCalendar | None = None) -> DueFor:
+    """The receipt's due date as a one-stop system issues it: the legal time of the procedure."""
+    catalogue = catalogue or default_catalogue()
+    calendar = calendar or default_calendar()
+
+    def due_for(procedure_code: str, accepted_at: datetime) -> datetime:
+        procedure = catalogue.get(procedure_code, accepted_at)
+        return legal_due(accepted_at, procedure, calendar).due_at.astimezone(timezone.utc)
+
+    return due_for
 
 
 class _Dossier:
@@ -146,8 +151,9 @@ def _lifecycle(d: _Dossier, received: datetime, due_for: DueFor) -> None:
     d.emit(EventType.RESULT_RETURNED, finish + timedelta(hours=rng.expovariate(1 / 20)))
 
 
-def simulate(cfg: SimulationConfig, due_for: DueFor = _weekday_due) -> Iterator[DossierEvent]:
+def simulate(cfg: SimulationConfig, due_for: DueFor | None = None) -> Iterator[DossierEvent]:
     """Yield the province's events in occurred_at order, ending at start + days."""
+    due_for = due_for or legal_due_for()
     rng = random.Random(cfg.seed)
     communes = list(communes_of(cfg.province_code))[: cfg.communes]
     end = datetime.combine(cfg.start + timedelta(days=cfg.days), time(0), VN).astimezone(timezone.utc)

@@ -211,7 +211,14 @@ class Spool:
         count = len(records)
         self.max_n = max(self.max_n, max(r.n for r in records))
         writer = self._current_writer()
-        writer.write(blob)
+        start = writer.tell()
+        try:
+            view = memoryview(blob)
+            while view:  # a raw write may take only part of the bytes
+                view = view[writer.write(view):]
+        except OSError:
+            writer.truncate(start)  # disk full or I/O error: leave no torn frame behind the good ones
+            raise
         self.depth += count
         self._dirty = True
         if sync:

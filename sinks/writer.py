@@ -1,10 +1,10 @@
-"""The ClickHouse writer: ``dossier.events`` → raw events, ``ioc.metrics`` → backlog counts.
+"""The ClickHouse writer: every pipeline topic into its tables, deduplicated, committed after the write.
 
-Per poll, rows are grouped per topic-partition and written with one insert
-each, carrying ``insert_deduplication_token = topic:partition:first-last``.
-The Kafka offset is committed only after every insert of the poll succeeded,
-so a crash replays the batch and the token (or the ReplacingMergeTree key)
-drops what was already written.
+Per poll, records are grouped per topic-partition and written with one insert
+per table, carrying ``insert_deduplication_token =
+topic:partition:first-last:table``. The Kafka offsets are committed only after
+every insert of the poll succeeded, so a crash replays the batch and the token
+(or the ReplacingMergeTree key) drops what was already written.
 """
 
 from __future__ import annotations
@@ -12,45 +12,21 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any, Callable
+from typing import Callable
 
-import msgspec
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge
 
-from onestop import events
 from onestop.settings import Settings
-from sinks import schema
 from sinks.clickhouse import connect, ensure_schema, insert
-from streams.backlog import BacklogSnapshot
+from sinks.rows import COLUMNS, BadRecord, Rows, alert_rows, counter_rows, dead_letter_rows, event_rows
 
 log = logging.getLogger(__name__)
 
 ROWS = Counter("onestop_sink_rows_total", "Rows written to ClickHouse", ["table"])
-SKIPPED = Counter("onestop_sink_skipped_total", "Records the sink could not decode (the worker dead-letters them)",
-                  ["topic"])
+SKIPPED = Counter("onestop_sink_skipped_total", "Records the sink could not decode", ["topic"])
 LAG = Gauge("onestop_sink_lag_events", "Records behind the end of the sink's topics")
-
-EVENT_COLUMNS = [
-    "event_id", "event_type", "dossier_id", "seq", "occurred_at", "commune_code", "handling_commune_code",
-    "procedure_code", "channel", "due_at", "step", "reason", "source", "schema_version",
-    "kafka_partition", "kafka_offset",
-]
-BACKLOG_COLUMNS = ["commune_code", "source_partition", "open_dossiers", "version", "as_of"]
-_snapshot = msgspec.json.Decoder(BacklogSnapshot)
-
-
-def event_row(e: events.DossierEvent, partition: int, offset: int) -> list[Any]:
-    return [
-        e.event_id, e.event_type.value, e.dossier_id, e.seq, e.occurred_at, e.commune_code, e.handling_unit,
-        e.procedure_code, int(e.channel), e.due_at, e.step, e.reason, e.source, e.schema_version,
-        partition, offset,
-    ]
-
-
-def backlog_row(s: BacklogSnapshot) -> list[Any]:
-    return [s.commune_code, s.source_partition, s.open_dossiers, s.version, s.as_of]
 
 
 class ClickHouseWriter:
@@ -60,37 +36,28 @@ class ClickHouseWriter:
         self.client = connect(settings)
         ensure_schema(self.client, self.db)
         self._stop = threading.Event()
-        self.routes: dict[str, tuple[str, list[str], Callable[[bytes, int, int], list[Any] | None]]] = {
-            settings.topic_events: (schema.EVENTS, EVENT_COLUMNS, self._event),
-            settings.topic_metrics: (schema.BACKLOG_PARTS, BACKLOG_COLUMNS, self._metric),
+        self.routes: dict[str, Callable[[bytes, int, int], Rows]] = {
+            settings.topic_events: event_rows,
+            settings.topic_metrics: counter_rows,
+            settings.topic_alerts: alert_rows,
+            settings.topic_dlq: dead_letter_rows,
         }
-
-    @staticmethod
-    def _event(raw: bytes, partition: int, offset: int) -> list[Any] | None:
-        try:
-            return event_row(events.decode(raw), partition, offset)
-        except events.ContractError:
-            return None
-
-    @staticmethod
-    def _metric(raw: bytes, partition: int, offset: int) -> list[Any] | None:
-        try:
-            return backlog_row(_snapshot.decode(raw))
-        except msgspec.MsgspecError:
-            return None
 
     def write_batch(self, records: dict[TopicPartition, list]) -> dict[TopicPartition, OffsetAndMetadata]:
         """Insert one poll's records; return the offsets that may now be committed."""
         commits = {}
         for tp, msgs in records.items():
-            table, columns, to_row = self.routes[tp.topic]
-            rows = []
+            to_rows, tables = self.routes[tp.topic], {}
             for m in msgs:
-                row = to_row(m.value, tp.partition, m.offset)
-                (rows.append(row) if row is not None else SKIPPED.labels(tp.topic).inc())
-            token = f"{tp.topic}:{tp.partition}:{msgs[0].offset}-{msgs[-1].offset}"
-            insert(self.client, f"{self.db}.{table}", rows, columns, token=token)
-            ROWS.labels(table).inc(len(rows))
+                try:
+                    for table, rows in to_rows(m.value, tp.partition, m.offset).items():
+                        tables.setdefault(table, []).extend(rows)
+                except BadRecord:
+                    SKIPPED.labels(tp.topic).inc()
+            for table, rows in tables.items():
+                token = f"{tp.topic}:{tp.partition}:{msgs[0].offset}-{msgs[-1].offset}:{table}"
+                insert(self.client, f"{self.db}.{table}", rows, COLUMNS[table], token=token)
+                ROWS.labels(table).inc(len(rows))
             commits[tp] = OffsetAndMetadata(msgs[-1].offset + 1, "", -1)
         return commits
 

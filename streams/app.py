@@ -1,121 +1,161 @@
-"""The Faust application: fold ``dossier.events`` into per-dossier state and a rolling backlog.
+"""The Faust application: per-dossier state, rolling backlog, throughput, on-time counts and SLA alerts.
 
-One agent consumes ``dossier.events`` (keyed by dossier_id). For each event it
-decodes with msgspec, folds with the domain core, stores the new state in the
-``dossier-state`` table (RocksDB, changelog-backed) and updates the in-memory
-backlog counters. Bad input goes to ``dossier.dlq`` with its reason; the
-stream goes on. A timer publishes the changed backlog counts to ``ioc.metrics``
-(sending from a timer is fine; writing a table from one is not).
+One agent consumes ``dossier.events`` and ``dossier.ticks`` (co-partitioned,
+keyed by dossier_id) and hands each record to the ``Processor``. The
+``dossier-state`` table (RocksDB, changelog-backed) holds every dossier; it is
+only written in stream context, never from a timer. Timers do two things
+only: send a tick per assigned partition (the wall clock reaches the deadline
+index through the stream) and publish changed counters to ``ioc.metrics``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import timedelta
+from pathlib import Path
 
 import faust
 import msgspec
+from prometheus_client import Counter
 
-from onestop import dlq, events
-from onestop.fold import DossierState, apply
+from onestop import dlq
+from onestop.catalogue import load_catalogue
 from onestop.settings import Settings
-from streams.backlog import BacklogCounters
+from onestop.sla import SlaPolicy
+from onestop.workcal import load_calendar
+from streams.clock import Clock
+from streams.evaluate import Evaluator
+from streams.model import decode_stored, encode_alert
+from streams.processor import Effects, Processor
 
 log = logging.getLogger(__name__)
 
-_stored = msgspec.msgpack.Decoder(tuple[int, DossierState])
-_store = msgspec.msgpack.Encoder()
+EVENTS = Counter("onestop_worker_events_total", "Records handled by the worker", ["outcome"])
+DLQ = Counter("onestop_dlq_records_total", "Records sent to the dead-letter topic", ["reason", "source"])
+ALERTS = Counter("onestop_alerts_total", "SLA alerts emitted", ["kind"])
 _json = msgspec.json.Encoder()
 
 
-def create_app(settings: Settings) -> faust.App:
+class TableStore:
+    """The Processor's view of the Faust table (raw bytes both ways)."""
+
+    def __init__(self, table: faust.Table) -> None:
+        self.table = table
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.table.get(key)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        self.table[key] = value
+
+
+def build_processor(settings: Settings) -> Processor:
+    policy = SlaPolicy(due_soon_within=settings.due_soon_hours)
+    evaluator = Evaluator(load_calendar(settings.calendar_override), load_catalogue(settings.catalogue_file),
+                          policy, settings.escalate_after_working_days)
+    clock = Clock(settings.clock, allowed_lateness=timedelta(seconds=settings.allowed_lateness_s),
+                  live_lag=settings.live_lag)
+    return Processor(evaluator, clock)
+
+
+def _raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                     partitions=settings.partitions)
+
+
+def create_app(settings: Settings, processor: Processor | None = None) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{s}" for s in settings.kafka_bootstrap.split(",")],
         store="rocksdb://",
         datadir=str(settings.home / "faust" / settings.app_id),
-        web_bind=settings.web_host,
-        web_host=settings.web_host,
-        web_port=settings.web_port or 6066,
-        web_enabled=settings.web_port != 0,
+        web_bind=settings.web_host, web_host=settings.web_host,
+        web_port=settings.web_port or 6066, web_enabled=settings.web_port != 0,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
-        topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         table_standby_replicas=0,
         broker_commit_every=2000,
         broker_commit_interval=1.0,
-        key_serializer="raw",  # we encode with msgspec ourselves: cheaper than Faust's codecs
+        key_serializer="raw",  # records are encoded with msgspec by us: cheaper than Faust's codecs
         value_serializer="raw",
     )
-    src = app.topic(settings.topic_events, key_type=bytes, value_type=bytes,
-                    key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-    dlq_topic = app.topic(settings.topic_dlq, key_type=bytes, value_type=bytes,
-                          key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
-    metrics_topic = app.topic(settings.topic_metrics, key_type=bytes, value_type=bytes,
-                              key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
+    processor = processor or build_processor(settings)
+    source = app.topic(settings.topic_events, settings.topic_ticks, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
+    ticks = _raw_topic(app, settings.topic_ticks, settings)
+    dlq_topic = _raw_topic(app, settings.topic_dlq, settings)
+    metrics = _raw_topic(app, settings.topic_metrics, settings)
+    alerts = _raw_topic(app, settings.topic_alerts, settings)
     table = app.Table("dossier-state", partitions=settings.partitions, key_type=bytes, value_type=bytes)
-    backlog = BacklogCounters()
-    assigned: dict[str, object] = {"fresh": True}
+    store = TableStore(table)
+    fresh = {"value": True}
+
+    def actives() -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.topic_events}
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: object, revoked: set, **kw: object) -> None:
-        backlog.forget(tp.partition for tp in revoked if tp.topic == settings.topic_events)
-        assigned["fresh"] = True
+        processor.forget({tp.partition for tp in revoked if tp.topic == settings.topic_events})
+        fresh["value"] = True
 
     @app.on_partitions_assigned.connect
-    async def _assigned(sender: object, assigned_tps: set, **kw: object) -> None:
-        assigned["fresh"] = True
+    async def _assigned(sender: object, assigned: set, **kw: object) -> None:
+        fresh["value"] = True
 
-    def rebuild() -> None:
-        actives = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.topic_events}
-        states = (_stored.decode(v) for v in table.values())
-        backlog.rebuild(states, actives)
-        assigned["fresh"] = False
-        log.info("backlog rebuilt from state for partitions %s: %d open", sorted(actives),
-                 sum(backlog.totals().values()))
+    async def emit(fx: Effects, key: bytes | None) -> None:
+        for record in fx.dead_letters:
+            DLQ.labels(record.reason_code, "worker").inc()
+            await dlq_topic.send(key=record.dossier_id.encode() if record.dossier_id else key,
+                                 value=dlq.encode(record))
+        for alert in fx.alerts:
+            ALERTS.labels(alert.kind).inc()
+            await alerts.send(key=alert.dossier_id.encode(), value=encode_alert(alert))
 
-    async def reject(raw: bytes, key: bytes | None, code: str, message: str, where: str, **ids: str | None) -> None:
-        record = dlq.dead_letter(raw, code, message, f"worker:{where}", **ids)
-        await dlq_topic.send(key=key, value=dlq.encode(record))
-
-    @app.agent(src)
+    @app.agent(source)
     async def fold_events(stream: faust.StreamT) -> None:
         async for ev in stream.events():
-            if assigned["fresh"]:
-                rebuild()
+            if fresh["value"]:
+                processor.rebuild((decode_stored(v) for v in table.values()), actives())
+                fresh["value"] = False
             msg = ev.message
-            where = f"{msg.topic}:{msg.partition}@{msg.offset}"
-            try:
-                event = events.decode(ev.value)
-            except events.ContractError as exc:
-                await reject(ev.value, ev.key, exc.code, exc.message, where)
+            if msg.topic == settings.topic_ticks:
+                await emit(processor.on_tick(msg.partition, store), None)
                 continue
-            key = event.dossier_id.encode()
-            stored = table.get(key)
-            before = _stored.decode(stored)[1] if stored is not None else None
-            outcome = apply(before, event)
-            for r in outcome.rejected:
-                await reject(events.encode(r.event), key, r.code, r.message, where,
-                             dossier_id=r.event.dossier_id, event_id=r.event.event_id)
-            if outcome.state is not before and outcome.state != before:
-                table[key] = _store.encode((msg.partition, outcome.state))
-            backlog.observe(msg.partition, msg.offset, event.occurred_at, before, outcome.state)
+            if processor.clock.mode == "wall":
+                highwater = app.consumer.highwater(msg.tp)
+                processor.clock.set_lag(msg.partition, (highwater or 0) - msg.offset - 1)
+            fx = processor.on_event(msg.partition, msg.offset, ev.value, store)
+            EVENTS.labels("applied" if fx.applied else "duplicate" if fx.duplicates else "other").inc()
+            await emit(fx, ev.key)
 
-    @app.timer(interval=1.0)
-    async def publish_backlog() -> None:
-        for snap in backlog.drain():
-            key = f"{snap.commune_code}:{snap.source_partition}".encode()
-            await metrics_topic.send(key=key, value=_json.encode(snap))
+    if settings.clock == "wall":
+        @app.timer(interval=settings.tick_interval_s)
+        async def send_ticks() -> None:
+            for p in sorted(actives()):
+                await ticks.send(key=None, value=b"", partition=p)
 
-    app.onestop_backlog = backlog  # type: ignore[attr-defined]  # for tests and the web view
+    @app.timer(interval=settings.publish_interval_s)
+    async def publish_counters() -> None:
+        as_of = {p: processor.clock.now(p) for p in processor.counters.counts}
+        for p, clock in as_of.items():
+            processor.counters.evict(p, clock)
+        for batch in processor.counters.drain(as_of):
+            await metrics.send(key=str(batch.source_partition).encode(), value=_json.encode(batch))
+
+    app.onestop_processor = processor  # type: ignore[attr-defined]  # for tests
+    app.onestop_agent = fold_events  # type: ignore[attr-defined]
     return app
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT."""
-    (settings.home / "faust" / settings.app_id).mkdir(parents=True, exist_ok=True)
+    Path(settings.home / "faust" / settings.app_id).mkdir(parents=True, exist_ok=True)
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.web_host)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
     worker.execute_from_commandline()

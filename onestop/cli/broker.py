@@ -349,13 +349,22 @@ def _gone(pid: int, paths: BrokerPaths) -> bool:
 def pipeline_topics(settings: Settings) -> dict[str, int]:
     """The topics of the pipeline, each with ``settings.partitions`` partitions."""
     names = (settings.topic_events, settings.topic_dlq, settings.topic_state,
-             settings.topic_metrics, settings.topic_alerts)
+             settings.topic_metrics, settings.topic_alerts, settings.topic_ticks)
     return dict.fromkeys(names, settings.partitions)
 
 
 def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
-    """Per-topic configuration: the state topic keeps the latest value per key."""
-    return {settings.topic_state: {"cleanup.policy": "compact"}}
+    """Per-topic configuration.
+
+    dossier.events is the source of truth and is kept forever (every derived table is rebuilt
+    from it); the state topic keeps the latest value per key; ticks are worthless after an hour.
+    """
+    return {
+        settings.topic_events: {"retention.ms": "-1", "retention.bytes": "-1"},
+        settings.topic_dlq: {"retention.ms": "-1"},
+        settings.topic_state: {"cleanup.policy": "compact"},
+        settings.topic_ticks: {"retention.ms": "3600000"},
+    }
 
 
 def list_topics(settings: Settings) -> dict[str, int]:

@@ -68,7 +68,8 @@ class Services:
 
 
 def _demo_settings(base: Settings) -> Settings:
-    return base.model_copy(update={"home": base.home / "demo", "clickhouse_dsn": ""})
+    # A simulation is judged on its own (event) clock, so the report is the same on every run.
+    return base.model_copy(update={"home": base.home / "demo", "clickhouse_dsn": "", "clock": "event"})
 
 
 def demo(
@@ -79,7 +80,6 @@ def demo(
 ) -> None:
     """Run Kafka, the worker and the sink; simulate; print the backlog per commune from ClickHouse; stop everything."""
     from onestop.cli import broker
-    from onestop.cli.lag import wait_caught_up
     from producers.run import run_simulation
     from producers.simulator import SimulationConfig, simulate
 
@@ -101,7 +101,7 @@ def demo(
         cfg = SimulationConfig(province_code=settings.province_code, communes=communes, dossiers=dossiers,
                                seed=seed, start=date(2026, 11, 2), days=10)
         run_simulation(settings, cfg, console=console)
-        _wait(settings, services, wait_caught_up)
+        _wait(settings, services)
         services.stop_all()
         expected = _expected_backlog(simulate(cfg))
         _report(settings, expected)
@@ -112,16 +112,15 @@ def demo(
                   f"Data kept in {settings.home}")
 
 
-def _wait(settings: Settings, services: Services, wait_caught_up) -> None:  # type: ignore[no-untyped-def]
+def _wait(settings: Settings, services: Services) -> None:
+    from onestop.cli.lag import pipeline_groups, wait_caught_up
+
     def poll(lags: dict[str, int]) -> None:
         services.check_alive()
         status.update(f"waiting for the pipeline to catch up: " + ", ".join(f"{g} lag {n:,}" for g, n in lags.items()))
 
     with console.status("waiting for the pipeline to catch up…") as status:
-        wait_caught_up(settings, {
-            settings.app_id: [settings.topic_events],
-            settings.sink_group: [settings.topic_events, settings.topic_metrics],
-        }, timeout=600, settle=4.0, on_poll=poll)
+        wait_caught_up(settings, pipeline_groups(settings), timeout=600, settle=4.0, on_poll=poll)
     console.print("[green]✓[/green] worker and sink caught up")
 
 

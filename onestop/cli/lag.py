@@ -59,3 +59,12 @@ def wait_caught_up(
         if now > deadline:
             raise TimeoutError(f"pipeline still behind after {timeout:.0f}s: {lags}")
         time.sleep(0.5)
+
+
+def pipeline_groups(settings: Settings) -> dict[str, list[str]]:
+    """The consumer groups of the pipeline and the topics each must finish."""
+    return {
+        settings.app_id: [settings.topic_events],
+        settings.sink_group: [settings.topic_events, settings.topic_metrics, settings.topic_alerts,
+                              settings.topic_dlq],
+    }

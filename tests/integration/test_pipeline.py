@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 
 from onestop.cli.demo import Services
-from onestop.cli.lag import wait_caught_up
+from onestop.cli.lag import pipeline_groups, wait_caught_up
 from producers.publisher import Publisher
 from producers.simulator import SimulationConfig, simulate
 from sinks.clickhouse import connect, query
@@ -31,7 +31,7 @@ def expected_backlog(evs) -> Counter:
 def pipeline_run(kafka_settings, tmp_path_factory):
     settings = kafka_settings.model_copy(update={
         "home": tmp_path_factory.mktemp("pipeline-home"), "web_port": 0, "app_id": "onestop-it-pipeline",
-        "sink_group": "onestop-it-sink",
+        "sink_group": "onestop-it-sink", "clock": "event",
     })
     cfg = SimulationConfig(communes=8, dossiers=1500, seed=2026, start=date(2026, 11, 2), days=10)
     evs = list(simulate(cfg))
@@ -43,9 +43,7 @@ def pipeline_run(kafka_settings, tmp_path_factory):
             pub.publish_many(evs)
             # A malformed record must not stop the pipeline.
             pub.publish_raw(b"junk", b"{not json")
-        wait_caught_up(settings, {settings.app_id: [settings.topic_events],
-                                  settings.sink_group: [settings.topic_events, settings.topic_metrics]},
-                       timeout=240, settle=4.0, on_poll=lambda _: services.check_alive())
+        wait_caught_up(settings, pipeline_groups(settings), timeout=240, settle=4.0, on_poll=lambda _: services.check_alive())
     finally:
         services.stop_all()
     client = connect(settings)

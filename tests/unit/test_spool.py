@@ -163,3 +163,29 @@ def test_every_fsync_policy_round_trips(tmp_path: Path, policy: str) -> None:
     spool.sync()
     spool.close()
     assert [r.n for r in drain_all(Spool(tmp_path, fsync=policy))] == [1, 2, 3, 4]
+
+
+def test_a_failed_write_leaves_no_torn_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spool = Spool(tmp_path)
+    spool.append(records(1, 2))
+    real = spool._current_writer()
+
+    class DiskFull:
+        def tell(self) -> int:
+            return real.tell()
+
+        def write(self, data) -> int:
+            real.write(bytes(data[:7]))  # part of the frame reaches the file, then the disk is full
+            raise OSError(28, "No space left on device")
+
+        def truncate(self, size: int) -> int:
+            return real.truncate(size)
+
+    monkeypatch.setattr(spool, "_current_writer", lambda: DiskFull())
+    with pytest.raises(OSError):
+        spool.append(records(3, 1))
+    monkeypatch.undo()
+    assert spool.depth == 2
+    spool.append(records(4, 1))
+    spool.close()
+    assert [r.n for r in drain_all(Spool(tmp_path))] == [1, 2, 4]

@@ -1,0 +1,96 @@
+"""Kafka records → ClickHouse rows, one function per topic.
+
+Each function returns ``{table: [row, ...]}`` or raises ``BadRecord``; the
+writer counts bad records and moves on (the worker dead-letters bad events).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+
+from onestop import dlq, events
+from sinks import schema
+from streams.counters import CounterBatch
+from streams.model import decode_alert
+
+Rows = dict[str, list[list[Any]]]
+
+EVENT_COLUMNS = [
+    "event_id", "event_type", "dossier_id", "seq", "occurred_at", "commune_code", "handling_commune_code",
+    "procedure_code", "channel", "due_at", "step", "reason", "source", "schema_version",
+    "kafka_partition", "kafka_offset",
+]
+COLUMNS: dict[str, list[str]] = {
+    schema.EVENTS: EVENT_COLUMNS,
+    schema.BACKLOG_PARTS: ["commune_code", "field", "procedure_code", "channel", "sla", "waiting", "age_bucket",
+                           "escalated", "n", "source_partition", "version", "as_of"],
+    schema.THROUGHPUT_PARTS: ["granularity", "bucket_start", "commune_code", "field", "channel", "measure",
+                              "n", "source_partition", "version"],
+    schema.ONTIME_PARTS: ["granularity", "period_start", "commune_code", "procedure_code", "field", "outcome",
+                          "n", "source_partition", "version"],
+    schema.ALERTS: ["alert_id", "kind", "dossier_id", "commune_code", "receiving_commune_code", "procedure_code",
+                    "field", "due_at", "original_due_at", "fired_at", "clock", "reason", "clears"],
+    schema.DEAD_LETTERS: ["kafka_partition", "kafka_offset", "reason_code", "message", "source", "rejected_at",
+                          "dossier_id", "event_id", "original_b64"],
+}
+_batch = msgspec.json.Decoder(CounterBatch)
+
+
+class BadRecord(ValueError):
+    pass
+
+
+def event_rows(raw: bytes, partition: int, offset: int) -> Rows:
+    try:
+        e = events.decode(raw)
+    except events.ContractError as exc:
+        raise BadRecord(str(exc)) from None
+    return {schema.EVENTS: [[
+        e.event_id, e.event_type.value, e.dossier_id, e.seq, e.occurred_at, e.commune_code, e.handling_unit,
+        e.procedure_code, int(e.channel), e.due_at, e.step, e.reason, e.source, e.schema_version, partition, offset,
+    ]]}
+
+
+def counter_rows(raw: bytes, partition: int, offset: int) -> Rows:
+    try:
+        batch = _batch.decode(raw)
+    except msgspec.MsgspecError as exc:
+        raise BadRecord(str(exc)) from None
+    out: Rows = {}
+    tail = [batch.source_partition, batch.version]
+    for family, *key, count in batch.rows:
+        if family == "backlog":
+            out.setdefault(schema.BACKLOG_PARTS, []).append([*key, count, *tail, batch.as_of])
+        elif family == "throughput":
+            gran, start, *rest = key
+            out.setdefault(schema.THROUGHPUT_PARTS, []).append([gran, _dt(start), *rest, count, *tail])
+        elif family == "ontime":
+            gran, period, *rest = key
+            out.setdefault(schema.ONTIME_PARTS, []).append([gran, date.fromisoformat(period), *rest, count, *tail])
+    return out
+
+
+def alert_rows(raw: bytes, partition: int, offset: int) -> Rows:
+    try:
+        a = decode_alert(raw)
+    except msgspec.MsgspecError as exc:
+        raise BadRecord(str(exc)) from None
+    return {schema.ALERTS: [[a.alert_id, a.kind, a.dossier_id, a.commune_code, a.receiving_commune_code,
+                             a.procedure_code, a.field, a.due_at, a.original_due_at, a.fired_at, a.clock,
+                             a.reason, a.clears]]}
+
+
+def dead_letter_rows(raw: bytes, partition: int, offset: int) -> Rows:
+    try:
+        d = dlq.decode(raw)
+    except msgspec.MsgspecError as exc:
+        raise BadRecord(str(exc)) from None
+    return {schema.DEAD_LETTERS: [[partition, offset, d.reason_code, d.message, d.source, d.rejected_at,
+                                   d.dossier_id, d.event_id, d.original_b64]]}
+
+
+def _dt(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))

@@ -1,0 +1,167 @@
+"""Every aggregate the IOC shows, as a function of the stored dossiers.
+
+Each stored dossier *contributes* a few counter keys: one backlog key while
+it is open (commune, field, procedure, channel, SLA bucket, waiting state,
+age bucket), received / resolved / returned keys in event-time buckets of a
+minute, an hour and a day, and an on-time key once it is resolved. A change
+of a dossier moves its contributions: the old keys lose one, the new keys gain
+one. So the counters are a derived index: a rebuild from the state table
+after a crash or a rebalance gives exactly the numbers an uninterrupted run
+has, and a redelivered event (which changes no dossier) changes no counter.
+
+Counts are kept per source partition. What leaves the worker is the absolute
+count per (key, partition) with a version, so sending it twice is harmless;
+the sink keeps the latest version and adds up the partitions.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+from typing import Iterable
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from streams.model import StoredDossier
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+Key = tuple
+WAITING = {5: "supplement", 6: "financial"}
+# How long finer throughput buckets stay in memory (by the partition's clock); ClickHouse keeps them all.
+RETENTION = {"m": timedelta(days=2), "h": timedelta(days=62), "d": timedelta(days=800)}
+
+
+class CounterBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One message on ioc.metrics: changed counters of one source partition."""
+
+    kind: str = "counters"
+    source_partition: int
+    version: int  # monotonic per publisher; the sink keeps the highest per key
+    as_of: datetime | None  # the partition's clock when published
+    rows: list[tuple]  # (family, *key, count)
+
+
+def bucket_start(at: datetime, granularity: str) -> datetime:
+    at = at.astimezone(timezone.utc)
+    if granularity == "m":
+        return at.replace(second=0, microsecond=0)
+    if granularity == "h":
+        return at.replace(minute=0, second=0, microsecond=0)
+    local = at.astimezone(VN)  # a day is a day in Asia/Ho_Chi_Minh
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+
+
+def period_start(at: datetime, granularity: str) -> str:
+    local = at.astimezone(VN).date()
+    return (local if granularity == "d" else local.replace(day=1)).isoformat()
+
+
+def contributions(stored: StoredDossier | None) -> list[Key]:
+    if stored is None:
+        return []
+    st, field = stored.state, stored.field
+    keys: list[Key] = []
+    if st.accepted_at is not None:
+        keys += _throughput(st.accepted_at, st.commune_code, field, st.channel, "received")
+        if st.finished_at is not None:
+            keys += _throughput(st.finished_at, st.handling_commune_code, field, st.channel, "resolved")
+        if st.returned_at is not None:
+            keys += _throughput(st.returned_at, st.handling_commune_code, field, st.channel, "returned")
+    if st.is_open:
+        keys.append(("backlog", st.handling_commune_code, field, st.procedure_code, st.channel,
+                     stored.sla or "within_due", WAITING.get(st.status or 0, "none"), stored.age or "0-1d",
+                     stored.escalated))
+    if stored.outcome is not None and st.finished_at is not None:
+        for gran in ("d", "mo"):
+            keys.append(("ontime", gran, period_start(st.finished_at, gran), st.handling_commune_code,
+                         st.procedure_code, field, stored.outcome))
+    return keys
+
+
+def _throughput(at: datetime, commune: str, field: str, channel: int, measure: str) -> list[Key]:
+    return [("throughput", g, bucket_start(at, g), commune, field, channel, measure) for g in ("m", "h", "d")]
+
+
+class Counters:
+    def __init__(self) -> None:
+        self.counts: dict[int, dict[Key, int]] = defaultdict(dict)
+        self.dirty: dict[int, set[Key]] = defaultdict(set)
+        self._version = 0
+        self.evicted_before: dict[int, dict[str, datetime]] = {}
+        self.late_updates = 0
+
+    def move(self, partition: int, before: StoredDossier | None, after: StoredDossier | None) -> None:
+        delta = Counter(contributions(after))
+        delta.subtract(contributions(before))
+        counts, dirty = self.counts[partition], self.dirty[partition]
+        horizon = self.evicted_before.get(partition)
+        for key, change in delta.items():
+            if change and horizon is not None and key[0] == "throughput" and key not in counts \
+                    and key[2] < horizon[key[1]]:
+                self.late_updates += 1  # its bucket left memory; ClickHouse recomputes history from raw events
+                continue
+            if change:
+                counts[key] = counts.get(key, 0) + change
+                dirty.add(key)
+
+    def rebuild(self, stored: Iterable[StoredDossier], partitions: set[int]) -> None:
+        """Recount ``partitions`` from scratch; every key is re-sent, since a crash may have lost a send."""
+        for p in partitions:
+            self.counts[p] = {}
+            self.evicted_before.pop(p, None)
+        for s in stored:
+            if s.partition in partitions:
+                counts = self.counts[s.partition]
+                for key in contributions(s):
+                    counts[key] = counts.get(key, 0) + 1
+        for p in partitions:
+            self.dirty[p] = set(self.counts[p])
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        for p in partitions:
+            self.counts.pop(p, None)
+            self.dirty.pop(p, None)
+            self.evicted_before.pop(p, None)
+
+    def next_version(self) -> int:
+        # Wall-clock microseconds, strictly increasing in this process. A partition moves between
+        # workers only after a rebalance (seconds), far beyond the clock skew of synced hosts.
+        self._version = max(self._version + 1, _time.time_ns() // 1000)
+        return self._version
+
+    def drain(self, as_of: dict[int, datetime | None], chunk: int = 2000) -> list[CounterBatch]:
+        batches = []
+        for p in sorted(self.dirty):
+            keys = sorted(self.dirty[p], key=repr)
+            if not keys or p not in self.counts:
+                continue
+            counts = self.counts[p]
+            rows = [(*k, counts.get(k, 0)) for k in keys]
+            for i in range(0, len(rows), chunk):
+                batches.append(CounterBatch(source_partition=p, version=self.next_version(),
+                                            as_of=as_of.get(p), rows=rows[i:i + chunk]))
+        self.dirty.clear()
+        return batches
+
+    def evict(self, partition: int, clock: datetime | None) -> None:
+        """Drop throughput buckets older than their retention from memory (already published)."""
+        if clock is None:
+            return
+        counts = self.counts.get(partition, {})
+        horizon = {g: clock - keep for g, keep in RETENTION.items()}
+        self.evicted_before[partition] = horizon
+        stale = [k for k in counts if k[0] == "throughput" and k[2] < horizon[k[1]]
+                 and k not in self.dirty.get(partition, ())]
+        for k in stale:
+            del counts[k]
+
+    def totals(self, family: str, index: int = 1) -> dict:
+        """Sum over partitions of one family, grouped by the key part at ``index`` (tests, reports)."""
+        out: dict = defaultdict(int)
+        for counts in self.counts.values():
+            for key, n in counts.items():
+                if key[0] == family:
+                    out[key[index]] += n
+        return {k: v for k, v in out.items() if v}
