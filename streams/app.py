@@ -63,11 +63,11 @@ def _raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
                      partitions=settings.partitions)
 
 
-def create_app(settings: Settings, processor: Processor | None = None) -> faust.App:
+def create_app(settings: Settings, processor: Processor | None = None, *, store_url: str = "rocksdb://") -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{s}" for s in settings.kafka_bootstrap.split(",")],
-        store="rocksdb://",
+        store=store_url,
         datadir=str(settings.home / "faust" / settings.app_id),
         web_bind=settings.web_host, web_host=settings.web_host,
         web_port=settings.web_port or 6066, web_enabled=settings.web_port != 0,

@@ -104,14 +104,22 @@ def age_bucket(accepted_at: datetime, now: datetime) -> tuple[str, datetime | No
 
 
 def _back_working_time(calendar: WorkCalendar, at: datetime, amount: timedelta) -> datetime:
-    """The instant ``amount`` of working time before ``at`` (at most 60 days back)."""
+    """The earliest instant with at most ``amount`` of working time left before ``at``.
+
+    When the amount ends exactly at the opening of a session, the non-working
+    gap before it (night, lunch, weekend) has the same time left, so the answer
+    is the end of the previous session: 8 working hours before Thursday 17:00
+    is Wednesday 17:00, not Thursday 07:30.
+    """
     cursor, remaining = calendar.local(at), amount
     for _ in range(60):
         for start, end in reversed(calendar.sessions(cursor.date())):
             stop = min(end, cursor)
             if stop <= start:
                 continue
-            if remaining <= stop - start:
+            if remaining == timedelta(0):
+                return stop.astimezone(timezone.utc)
+            if remaining < stop - start:
                 return (stop - remaining).astimezone(timezone.utc)
             remaining -= stop - start
         cursor = calendar.at(cursor.date() - timedelta(days=1), time.max)
