@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from typing import Callable
 
 from kafka import KafkaConsumer, TopicPartition
@@ -73,7 +74,9 @@ class ClickHouseWriter:
             auto_offset_reset="earliest",
             max_poll_records=self.settings.sink_batch_size,
             client_id="onestop-sink",
+            metadata_max_age_ms=30_000,
         )
+        self._await_topics(consumer)
         consumer.subscribe(list(self.routes))
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.stop)
@@ -94,6 +97,19 @@ class ClickHouseWriter:
             consumer.close()
             self.client.close()
             log.info("sink stopped")
+
+    def _await_topics(self, consumer: KafkaConsumer, timeout: float = 60.0) -> None:
+        """Join the group only once every topic's partitions are known, or the group assigns nothing."""
+        deadline = time.monotonic() + timeout
+        missing = list(self.routes)
+        while missing and time.monotonic() < deadline and not self._stop.is_set():
+            missing = [t for t in self.routes if not consumer.partitions_for_topic(t)]
+            if missing:
+                log.info("waiting for topics %s", missing)
+                time.sleep(0.5)
+        if missing:
+            raise RuntimeError(f"topics {missing} do not exist on {self.settings.kafka_bootstrap}; "
+                               "create them first (onestop kafka start creates the pipeline topics)")
 
     def _update_lag(self, consumer: KafkaConsumer) -> None:
         assigned = consumer.assignment()

@@ -157,6 +157,10 @@ class Processor:
             after = self._emit(after, "cleared", now, fx, clears=after.active_alert)
         if after.sla in ALERTING:
             kind = "escalation" if after.escalated else after.sla
+            if kind == "due_soon" and (before is None or before.sla != "within_due"):
+                # Same-day procedures are born inside the due-soon window: the panels count them,
+                # but nobody is paged until a dossier *enters* the window or goes overdue.
+                return after
             if alert_id(after.state.dossier_id, kind, after.judged_due_at) not in after.alerts:
                 if self.clock.live(partition):
                     after = self._emit(after, kind, now, fx)

@@ -38,6 +38,9 @@ def _root(
 ) -> None:
     level = logging.DEBUG if verbose else getattr(logging, get_settings().log_level.upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # kafka-python logs every connection at INFO; operators need its warnings only.
+        logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
 _register()

@@ -144,19 +144,30 @@ def _report(settings: Settings, expected: Counter) -> None:
 
     client = connect(settings)
     db = settings.clickhouse_database
-    _, rows = query(client, f"SELECT b.commune_code, c.name, b.open_dossiers FROM {db}.backlog_by_commune AS b "
-                            f"LEFT JOIN {db}.communes AS c FINAL ON c.code = b.commune_code "
+    _, rows = query(client, f"SELECT b.commune_code, c.name, b.open_dossiers, b.within_due, b.due_soon, b.overdue "
+                            f"FROM {db}.backlog_by_commune AS b LEFT JOIN {db}.communes AS c FINAL "
+                            f"ON c.code = b.commune_code WHERE b.open_dossiers != 0 "
                             f"ORDER BY b.open_dossiers DESC, b.commune_code")
-    _, (total_events,) = query(client, f"SELECT count() FROM {db}.dossier_events FINAL")
+    _, [(total_events,)] = query(client, f"SELECT count() FROM {db}.dossier_events FINAL")
+    _, ontime = query(client, f"SELECT outcome, sum(dossiers) FROM {db}.ontime WHERE granularity = 'mo' "
+                              f"GROUP BY outcome")
+    _, alerts = query(client, f"SELECT kind, count() FROM {db}.alerts FINAL GROUP BY kind ORDER BY kind")
     client.close()
-    rows = [(code, name or (commune(code).name if commune(code) else "?"), n) for code, name, n in rows]
-    print_rows(["commune", "name", "open dossiers"], rows, title="Backlog per commune (from ClickHouse)")
-    got = {code: n for code, _, n in rows if n}
-    total = sum(got.values())
-    console.print(f"{total:,} open dossiers in {len(got)} communes; {total_events[0]:,} raw events stored")
+    print_rows(["commune", "name", "open", "within due", "due soon", "overdue"], rows,
+               title="Backlog per commune (read back from ClickHouse)")
+    got = {code: n for code, _, n, *_ in rows}
+    console.print(f"{sum(got.values()):,} open dossiers in {len(got)} communes; {total_events:,} raw events stored")
+    resolved = dict(ontime)
+    if resolved:
+        on_time = resolved.get("before_due", 0) + resolved.get("on_due", 0)
+        console.print(f"resolved: {sum(resolved.values()):,} — before due {resolved.get('before_due', 0):,}, "
+                      f"on due {resolved.get('on_due', 0):,}, overdue {resolved.get('overdue', 0):,}; "
+                      f"on-time rate {on_time / sum(resolved.values()):.1%}")
+    console.print("alerts: " + (", ".join(f"{k} {n:,}" for k, n in alerts) or "none"))
     if got == dict(expected):
-        console.print("[green]✓ matches an independent fold of the simulated events[/green]")
+        console.print("[green]✓ backlog matches an independent fold of the simulated events[/green]")
     else:
-        diff = {c: (got.get(c, 0), expected.get(c, 0)) for c in set(got) | set(expected) if got.get(c, 0) != expected.get(c, 0)}
-        console.print(f"[red]✗ differs from the independent fold (got, expected): {diff}[/red]")
+        diff = {c: (got.get(c, 0), expected.get(c, 0)) for c in set(got) | set(expected)
+                if got.get(c, 0) != expected.get(c, 0)}
+        console.print(f"[red]✗ backlog differs from the independent fold (got, expected): {diff}[/red]")
         raise typer.Exit(1)

@@ -67,7 +67,7 @@ def recent_dead_letters(settings: Settings, limit: int, *, reason: str | None = 
     try:
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=None,
                                  enable_auto_commit=False, client_id="onestop-dlq-show",
-                                 bootstrap_timeout_ms=int(timeout * 1000), request_timeout_ms=int(timeout * 1000))
+                                 bootstrap_timeout_ms=int(timeout * 500), request_timeout_ms=int(timeout * 1000))
     except Exception as exc:
         raise DlqReadError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
     try:
@@ -141,7 +141,7 @@ def render(found: list[Found], title: str) -> Table:
 @app.callback()
 def _quiet_client() -> None:
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        logging.getLogger("kafka").setLevel(logging.ERROR)
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)  # errors are reported by this command
 
 
 @app.command()

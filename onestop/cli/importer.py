@@ -40,7 +40,7 @@ def import_file(
     from producers.importer import ImportFileError
 
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        logging.getLogger("kafka").setLevel(logging.ERROR)  # the publisher reports outages itself
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the publisher reports outages itself
     options = {"fmt": fmt, "check_communes": not allow_unknown_communes}
     try:
         if dry_run:
@@ -88,6 +88,7 @@ def _publish(settings: Settings, file: Path, options: dict[str, Any]):
             pub.flush(timeout=pub.ps.close_timeout_s)
         except PublisherTimeout as exc:
             leftover = str(exc)
+            pub.close(timeout=0)  # waited long enough: leave the rest in the spool
     return summary, leftover
 
 

@@ -15,7 +15,7 @@ def group_lag(settings: Settings, group: str, topics: Iterable[str]) -> int:
 
     servers = settings.kafka_bootstrap.split(",")
     admin = KafkaAdminClient(bootstrap_servers=servers, client_id="onestop-lag")
-    consumer = KafkaConsumer(bootstrap_servers=servers, client_id="onestop-lag")
+    consumer = KafkaConsumer(bootstrap_servers=servers, client_id="onestop-lag", enable_auto_commit=False)
     try:
         tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         ends = consumer.end_offsets(tps)

@@ -186,3 +186,16 @@ def test_clock_modes_are_validated(mode):
     assert Clock(mode).mode == mode
     with pytest.raises(ValueError):
         Clock("lunar")
+
+
+def test_a_dossier_born_due_soon_is_counted_but_not_paged():
+    proc, store = processor(), DictStore()
+    # Birth registration is a same-day procedure: accepted at 09:00, due 17:00 the same day.
+    birth = events.encode(DossierEvent(
+        event_id="S-1", event_type=EventType.ACCEPTED, dossier_id="S", seq=1, occurred_at=ACCEPTED,
+        commune_code="18073", procedure_code="1.001193", channel=Channel.IN_PERSON,
+        due_at=datetime(2026, 11, 2, 17, 0, tzinfo=VN)))
+    alerts, _ = feed(proc, store, [birth])
+    assert alerts == [] and backlog_by_sla(proc) == {"due_soon": 1}
+    alerts, _ = feed(proc, store, [clock_event(datetime(2026, 11, 3, 8, 0, tzinfo=VN), 1)])
+    assert [a.kind for a in alerts] == ["overdue"]
