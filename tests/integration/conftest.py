@@ -49,3 +49,21 @@ def kafka_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         yield settings
     finally:
         broker.stop(settings)
+
+
+def isolated(settings: Settings, name: str, **overrides: object) -> Settings:
+    """Settings whose pipeline topics are this test's own, on the shared broker, created explicitly.
+
+    Tests that check totals must not see what other tests published to the default topics.
+    """
+    topics = {f: f"{getattr(settings, f)}.{name}" for f in
+              ("topic_events", "topic_dlq", "topic_state", "topic_metrics", "topic_alerts", "topic_ticks")}
+    isolated_settings = settings.model_copy(update={**topics, **overrides})
+    broker.create_topics(isolated_settings)
+    return isolated_settings
+
+
+@pytest.fixture(scope="session")
+def isolate(kafka_settings: Settings):
+    """``isolate(name, **overrides)``: settings with this test's own topics on the shared broker."""
+    return lambda name, **overrides: isolated(kafka_settings, name, **overrides)

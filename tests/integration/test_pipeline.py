@@ -28,11 +28,9 @@ def expected_backlog(evs) -> Counter:
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(kafka_settings, tmp_path_factory):
-    settings = kafka_settings.model_copy(update={
-        "home": tmp_path_factory.mktemp("pipeline-home"), "web_port": 0, "app_id": "onestop-it-pipeline",
-        "sink_group": "onestop-it-sink", "clock": "event",
-    })
+def pipeline_run(isolate, tmp_path_factory):
+    settings = isolate("pipeline", home=tmp_path_factory.mktemp("pipeline-home"), web_port=0,
+                        app_id="onestop-it-pipeline", sink_group="onestop-it-sink", clock="event")
     cfg = SimulationConfig(communes=8, dossiers=1500, seed=2026, start=date(2026, 11, 2), days=10)
     evs = list(simulate(cfg))
     services = Services(settings)
