@@ -185,6 +185,10 @@ class WorkCalendar:
         self.office_hours = office_hours or (override.office_hours if override else None) or DEFAULT_OFFICE_HOURS
         self.tz = tz
         self.version = self._version(office_hours)
+        # The calendar never changes once built, and the SLA clock asks about the same few
+        # weeks over and over: remember each day's answer.
+        self._closures: dict[date, str | None] = {}
+        self._sessions: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
     def _version(self, explicit_hours: OfficeHours | None) -> str:
         version = f"holidays-{holidays.__version__}"
@@ -201,6 +205,13 @@ class WorkCalendar:
 
     def closure_reason(self, day: date) -> str | None:
         """Why ``day`` is not a working day, or None if it is one."""
+        try:
+            return self._closures[day]
+        except KeyError:
+            reason = self._closures[day] = self._closure_reason(day)
+            return reason
+
+    def _closure_reason(self, day: date) -> str | None:
         if self.override is not None:
             if day in self.override.working_days:
                 return None
@@ -255,10 +266,14 @@ class WorkCalendar:
     def closes_at(self, day: date) -> datetime:
         return self.at(day, self.office_hours.closes)
 
-    def sessions(self, day: date) -> list[tuple[datetime, datetime]]:
-        if not self.is_working_day(day):
-            return []
-        return [(self.at(day, s), self.at(day, e)) for s, e in self.office_hours.sessions]
+    def sessions(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The office sessions of ``day`` as instants; empty on a non-working day."""
+        cached = self._sessions.get(day)
+        if cached is None:
+            cached = () if not self.is_working_day(day) else tuple(
+                (self.at(day, s), self.at(day, e)) for s, e in self.office_hours.sessions)
+            self._sessions[day] = cached
+        return cached
 
     def clock_start(self, at: datetime) -> datetime:
         """The first working instant at or after ``at`` (office hours of a working day)."""

@@ -1,0 +1,108 @@
+"""What a simulation run emitted, counted on the way out, and the closing summary tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+from statistics import median
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+from onestop.events import Channel, DossierEvent, EventType
+
+if TYPE_CHECKING:
+    from producers.simulator import Simulation
+
+_FINISHING = frozenset({EventType.RESULT_READY, EventType.RESULT_RETURNED, EventType.WITHDRAWAL_REQUESTED,
+                        EventType.PROCESSING_STOPPED, EventType.REFUSED})
+_CHANNEL_NAMES = {Channel.IN_PERSON: "in person", Channel.ONLINE: "online", Channel.POSTAL: "postal"}
+
+
+class Tally:
+    """Counts of the emitted events (not of the plan: a run stopped early counts what went out)."""
+
+    def __init__(self) -> None:
+        self.per_type: Counter = Counter()
+        self.per_channel: Counter = Counter()  # dossiers, by their first event
+        self.accepted_per_channel: Counter = Counter()
+        self.per_commune: Counter = Counter()  # dossiers received, by receiving commune
+        self.open: set[str] = set()  # accepted and not finished: the backlog at the end
+        self.events = 0
+        self.dossiers = 0
+
+    def add(self, e: DossierEvent) -> None:
+        self.events += 1
+        self.per_type[e.event_type.value] += 1
+        if e.seq == 1:
+            self.dossiers += 1
+            self.per_channel[e.channel] += 1
+            self.per_commune[e.commune_code] += 1
+        if e.event_type is EventType.ACCEPTED:
+            self.accepted_per_channel[e.channel] += 1
+            self.open.add(e.dossier_id)
+        elif e.event_type in _FINISHING:
+            self.open.discard(e.dossier_id)
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "–"
+
+
+def print_summary(console: Console, sim: "Simulation", tally: Tally, *, elapsed: float, destination: str,
+                  interrupted: bool = False) -> None:
+    cfg = sim.cfg
+    console.print(_events_table(tally))
+    console.print(_dossiers_table(sim, tally))
+    console.print(_communes_table(sim, tally))
+    rate = tally.events / elapsed if elapsed > 0 else 0.0
+    how = "[yellow]stopped early[/yellow]: " if interrupted else ""
+    console.print(f"{how}{tally.events:,} events for {tally.dossiers:,} dossiers to {destination} in {elapsed:.1f}s "
+                  f"({rate:,.0f} events/s); province {cfg.province_code}, {len(sim.communes)} communes, "
+                  f"{cfg.start} + {cfg.days} days, seed {cfg.seed}")
+
+
+def _events_table(tally: Tally) -> Table:
+    table = Table("event type", "events", "share", title="Events emitted")
+    for kind in EventType:
+        n = tally.per_type.get(kind.value, 0)
+        if n:
+            table.add_row(kind.value, f"{n:,}", _pct(n, tally.events))
+    table.add_row("[bold]total", f"[bold]{tally.events:,}", "")
+    return table
+
+
+def _dossiers_table(sim: "Simulation", tally: Tally) -> Table:
+    cfg, stats = sim.cfg, sim.stats
+    table = Table("dossiers", "count", "share", "configured", title="Dossiers")
+    table.add_row("received", f"{tally.dossiers:,}", "", f"{cfg.dossiers:,}")
+    for channel in Channel:
+        n = tally.per_channel.get(channel, 0)
+        target = {Channel.ONLINE: cfg.online_share, Channel.POSTAL: cfg.postal_share}.get(
+            channel, 1 - cfg.online_share - cfg.postal_share)
+        table.add_row(f"  {_CHANNEL_NAMES[channel]}", f"{n:,}", _pct(n, tally.dossiers), f"{100 * target:.1f}%")
+    accepted = sum(tally.accepted_per_channel.values())
+    online = tally.accepted_per_channel.get(Channel.ONLINE, 0)
+    table.add_row("accepted", f"{accepted:,}", _pct(accepted, tally.dossiers), "")
+    table.add_row("  online share (online accepted / accepted)", f"{online:,}", _pct(online, accepted),
+                  f"{100 * cfg.online_share:.1f}%")
+    table.add_row("  expected late (planned overdue / accepted)", f"{stats.planned_overdue:,}",
+                  _pct(stats.planned_overdue, stats.accepted), f"{100 * cfg.late_rate:.1f}% + 2nd supplements")
+    table.add_row("open at the end (backlog)", f"{len(tally.open):,}", _pct(len(tally.open), accepted), "")
+    return table
+
+
+def _communes_table(sim: "Simulation", tally: Tally) -> Table:
+    names = {c.code: c.name for c in sim.communes}
+    counts = [(tally.per_commune.get(c.code, 0), c.code) for c in sim.communes]
+    working_days = sim.working_days or 1.0
+    table = Table("dossiers per commune", "received", "per working day", "commune",
+                  title=f"Communes ({len(counts)}, {working_days:.1f} working days)")
+    if not counts:
+        return table
+    low, high = min(counts), max(counts, key=lambda c: (c[0], -int(c[1])))  # ties: the lower code
+    mid = median(n for n, _ in counts)
+    table.add_row("min", f"{low[0]:,}", f"{low[0] / working_days:.1f}", f"{names[low[1]]} ({low[1]})")
+    table.add_row("median", f"{mid:,.1f}", f"{mid / working_days:.1f}", "")
+    table.add_row("max", f"{high[0]:,}", f"{high[0] / working_days:.1f}", f"{names[high[1]]} ({high[1]})")
+    return table
