@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-unit bench check-compose clean help
+.PHONY: install tools demo test test-unit bench clean help
 
 help:
 	@echo "make demo   - run the whole pipeline once and print the backlog per commune"
@@ -22,7 +22,18 @@ $(STAMP): pyproject.toml uv.lock
 	$(PYTHON) -m uv sync --frozen --extra dev --python $(PYTHON)
 	@touch $@
 
-install: $(STAMP)
+install: $(STAMP) tools
+
+# Prometheus and Alertmanager tools come from Debian packages (promtool, amtool check the deploy configs).
+tools:
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing prometheus and prometheus-alertmanager from Debian"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager >/dev/null; } || \
+	    echo "warning: could not install promtool/amtool; their checks will be skipped"; \
+	  else echo "note: promtool/amtool missing and not root; their checks will be skipped"; fi; \
+	fi
 
 demo: install
 	$(VENV)/bin/onestop demo

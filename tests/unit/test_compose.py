@@ -678,3 +678,10 @@ def test_state_topic_is_compacted() -> None:
     state_topic = Settings.model_fields["topic_state"].default
     lines = [line for line in _kafka_init_script().splitlines() if f"--topic {state_topic}" in line]
     assert lines and all("cleanup.policy=compact" in line for line in lines)
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_promtool_rule_unit_tests() -> None:
+    rules_tests = Path(__file__).resolve().parents[2] / "deploy/prometheus/tests/pipeline.test.yml"
+    result = subprocess.run(["promtool", "test", "rules", str(rules_tests)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
