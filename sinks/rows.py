@@ -33,6 +33,7 @@ COLUMNS: dict[str, list[str]] = {
                           "n", "source_partition", "version"],
     schema.ALERTS: ["alert_id", "kind", "dossier_id", "commune_code", "receiving_commune_code", "procedure_code",
                     "field", "due_at", "original_due_at", "fired_at", "clock", "reason", "clears"],
+    schema.EPOCHS: ["source_partition", "epoch"],
     schema.DEAD_LETTERS: ["kafka_partition", "kafka_offset", "reason_code", "message", "source", "rejected_at",
                           "dossier_id", "event_id", "original_b64"],
 }
@@ -59,7 +60,7 @@ def counter_rows(raw: bytes, partition: int, offset: int) -> Rows:
         batch = _batch.decode(raw)
     except msgspec.MsgspecError as exc:
         raise BadRecord(str(exc)) from None
-    out: Rows = {}
+    out: Rows = {schema.EPOCHS: [[batch.source_partition, batch.epoch]]} if batch.epoch else {}
     tail = [batch.source_partition, batch.version]
     for family, *key, count in batch.rows:
         if family == "backlog":

@@ -21,6 +21,7 @@ ONTIME_PARTS = "ontime_partition"
 ALERTS = "alerts"
 DEAD_LETTERS = "dead_letters"
 COMMUNES = "communes"
+EPOCHS = "counter_epochs"
 BACKLOG = "backlog_by_commune"
 BACKLOG_NOW = "backlog_now"
 THROUGHPUT = "throughput"
@@ -80,6 +81,13 @@ CREATE TABLE IF NOT EXISTS {{db}}.{DEAD_LETTERS} (
     original_b64 String
 ) {_RMT} ORDER BY (kafka_partition, kafka_offset)
 SETTINGS {DEDUP}""",
+    # The version at which a worker last rebuilt a source partition's counters. Rows of that
+    # partition with a lower version are void: the rebuild re-sent every count still non-zero.
+    EPOCHS: f"""
+CREATE TABLE IF NOT EXISTS {{db}}.{EPOCHS} (
+    source_partition UInt16, epoch UInt64
+) ENGINE = ReplacingMergeTree(epoch) ORDER BY source_partition
+SETTINGS {DEDUP}""",
     COMMUNES: f"""
 CREATE TABLE IF NOT EXISTS {{db}}.{COMMUNES} (
     code String, name String, division_type LowCardinality(String), province_code LowCardinality(String),
@@ -94,7 +102,10 @@ VIEWS: dict[str, str] = {
 CREATE VIEW IF NOT EXISTS {{db}}.{BACKLOG_NOW} AS
 SELECT commune_code, field, procedure_code, channel, sla, waiting, age_bucket, escalated,
        sum(n) AS open_dossiers, max(as_of) AS as_of
-FROM {{db}}.{BACKLOG_PARTS} FINAL
+FROM {{db}}.{BACKLOG_PARTS} AS r FINAL
+LEFT JOIN (SELECT source_partition, max(epoch) AS epoch FROM {{db}}.{EPOCHS} GROUP BY source_partition) AS e
+    ON e.source_partition = r.source_partition
+WHERE r.version >= e.epoch
 GROUP BY commune_code, field, procedure_code, channel, sla, waiting, age_bucket, escalated
 HAVING open_dossiers != 0""",
     BACKLOG: f"""
@@ -102,18 +113,27 @@ CREATE VIEW IF NOT EXISTS {{db}}.{BACKLOG} AS
 SELECT commune_code, sum(n) AS open_dossiers,
        sumIf(n, sla = 'within_due') AS within_due, sumIf(n, sla = 'due_soon') AS due_soon,
        sumIf(n, sla = 'overdue') AS overdue, max(as_of) AS as_of
-FROM {{db}}.{BACKLOG_PARTS} FINAL
+FROM {{db}}.{BACKLOG_PARTS} AS r FINAL
+LEFT JOIN (SELECT source_partition, max(epoch) AS epoch FROM {{db}}.{EPOCHS} GROUP BY source_partition) AS e
+    ON e.source_partition = r.source_partition
+WHERE r.version >= e.epoch
 GROUP BY commune_code""",
     THROUGHPUT: f"""
 CREATE VIEW IF NOT EXISTS {{db}}.{THROUGHPUT} AS
 SELECT granularity, bucket_start, commune_code, field, channel, measure, sum(n) AS dossiers
-FROM {{db}}.{THROUGHPUT_PARTS} FINAL
+FROM {{db}}.{THROUGHPUT_PARTS} AS r FINAL
+LEFT JOIN (SELECT source_partition, max(epoch) AS epoch FROM {{db}}.{EPOCHS} GROUP BY source_partition) AS e
+    ON e.source_partition = r.source_partition
+WHERE r.version >= e.epoch
 GROUP BY granularity, bucket_start, commune_code, field, channel, measure
 HAVING dossiers != 0""",
     ONTIME: f"""
 CREATE VIEW IF NOT EXISTS {{db}}.{ONTIME} AS
 SELECT granularity, period_start, commune_code, procedure_code, field, outcome, sum(n) AS dossiers
-FROM {{db}}.{ONTIME_PARTS} FINAL
+FROM {{db}}.{ONTIME_PARTS} AS r FINAL
+LEFT JOIN (SELECT source_partition, max(epoch) AS epoch FROM {{db}}.{EPOCHS} GROUP BY source_partition) AS e
+    ON e.source_partition = r.source_partition
+WHERE r.version >= e.epoch
 GROUP BY granularity, period_start, commune_code, procedure_code, field, outcome
 HAVING dossiers != 0""",
 }
