@@ -10,6 +10,8 @@ index through the stream) and publish changed counters to ``ioc.metrics``.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -34,19 +36,42 @@ EVENTS = Counter("onestop_worker_events_total", "Records handled by the worker",
 DLQ = Counter("onestop_dlq_records_total", "Records sent to the dead-letter topic", ["reason", "source"])
 ALERTS = Counter("onestop_alerts_total", "SLA alerts emitted", ["kind"])
 _json = msgspec.json.Encoder()
+STATE_TABLE = "dossier-state"
+
+
+def changelog_topic(settings: Settings) -> str:
+    """The state table's changelog topic, as Faust names it. Create it before a new app id's first start:
+    Faust creates it itself, but a consumer that joins before the new topic reaches its metadata is
+    assigned none of it, and the agent then fails on every record (PartitionsMismatch) until restarted."""
+    return f"{settings.app_id}-{STATE_TABLE}-changelog"
 
 
 class TableStore:
-    """The Processor's view of the Faust table (raw bytes both ways)."""
+    """The Processor's view of the Faust table (raw bytes both ways).
+
+    Writes are held until ``flush``. The agent first gets a record's alerts and dead letters
+    acknowledged by Kafka and only then writes the dossiers that remember them: RocksDB keeps a
+    write even if the process is killed a moment later, and a dossier that already lists an alert
+    id never sends it again, so a write ahead of its alert would lose that alert for good. In this
+    order a crash in between only redelivers the record, and the same alert ids go out again.
+    """
 
     def __init__(self, table: faust.Table) -> None:
         self.table = table
+        self.pending: dict[bytes, bytes] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        return self.table.get(key)
+        value = self.pending.get(key)
+        return value if value is not None else self.table.get(key)
 
     def set(self, key: bytes, value: bytes) -> None:
-        self.table[key] = value
+        self.pending[key] = value
+
+    def flush(self) -> None:
+        """Write the held dossiers (in stream context: each lands in the current record's partition)."""
+        for key, value in self.pending.items():
+            self.table[key] = value
+        self.pending.clear()
 
 
 def build_processor(settings: Settings) -> Processor:
@@ -88,7 +113,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
     dlq_topic = _raw_topic(app, settings.topic_dlq, settings)
     metrics = _raw_topic(app, settings.topic_metrics, settings)
     alerts = _raw_topic(app, settings.topic_alerts, settings)
-    table = app.Table("dossier-state", partitions=settings.partitions, key_type=bytes, value_type=bytes)
+    table = app.Table(STATE_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes)
     store = TableStore(table)
     fresh = {"value": True}
 
@@ -105,17 +130,23 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
         fresh["value"] = True
 
     async def emit(fx: Effects, key: bytes | None) -> None:
+        sent = []
         for record in fx.dead_letters:
             DLQ.labels(record.reason_code, "worker").inc()
-            await dlq_topic.send(key=record.dossier_id.encode() if record.dossier_id else key,
-                                 value=dlq.encode(record))
+            sent.append(await dlq_topic.send(key=record.dossier_id.encode() if record.dossier_id else key,
+                                             value=dlq.encode(record)))
         for alert in fx.alerts:
             ALERTS.labels(alert.kind).inc()
-            await alerts.send(key=alert.dossier_id.encode(), value=encode_alert(alert))
+            sent.append(await alerts.send(key=alert.dossier_id.encode(), value=encode_alert(alert)))
+        acks = [f for f in sent if inspect.isawaitable(f)]  # (test doubles of Topic.send return None)
+        if acks and store.pending:
+            await asyncio.gather(*acks)  # acknowledged (acks=all) before the state that remembers them
+        store.flush()
 
     @app.agent(source)
     async def fold_events(stream: faust.StreamT) -> None:
         async for ev in stream.events():
+            store.pending.clear()  # nothing of a record that failed half-way is written
             if fresh["value"]:
                 processor.rebuild((decode_stored(v) for v in table.values()), actives())
                 fresh["value"] = False

@@ -12,6 +12,13 @@ has, and a redelivered event (which changes no dossier) changes no counter.
 Counts are kept per source partition. What leaves the worker is the absolute
 count per (key, partition) with a version, so sending it twice is harmless;
 the sink keeps the latest version and adds up the partitions.
+
+A rebuild re-sends every key that is non-zero in the table, but a key that
+fell to zero just before a crash (or a revocation) may have lost its last
+send, and nothing in the table remembers it. So every batch also carries the
+partition's ``epoch``: the version at which its publisher last rebuilt it.
+A row of that source partition with a lower version than the highest epoch
+seen is void: the rebuild that followed it re-sent everything still counted.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ class CounterBatch(msgspec.Struct, frozen=True, kw_only=True):
     kind: str = "counters"
     source_partition: int
     version: int  # monotonic per publisher; the sink keeps the highest per key
+    epoch: int = 0  # version of the partition's last rebuild: its rows with a lower version are void
     as_of: datetime | None  # the partition's clock when published
     rows: list[tuple]  # (family, *key, count)
 
@@ -89,6 +97,8 @@ class Counters:
         self.counts: dict[int, dict[Key, int]] = defaultdict(dict)
         self.dirty: dict[int, set[Key]] = defaultdict(set)
         self._version = 0
+        self.epochs: dict[int, int] = {}  # partition → version at its last rebuild
+        self.unannounced: set[int] = set()  # rebuilt partitions whose epoch no batch has carried yet
         self.evicted_before: dict[int, dict[str, datetime]] = {}
         self.late_updates = 0
 
@@ -111,6 +121,8 @@ class Counters:
         for p in partitions:
             self.counts[p] = {}
             self.evicted_before.pop(p, None)
+            self.epochs[p] = self.next_version()  # every row drained from now on has a higher version
+            self.unannounced.add(p)
         for s in stored:
             if s.partition in partitions:
                 counts = self.counts[s.partition]
@@ -124,6 +136,8 @@ class Counters:
             self.counts.pop(p, None)
             self.dirty.pop(p, None)
             self.evicted_before.pop(p, None)
+            self.epochs.pop(p, None)
+            self.unannounced.discard(p)
 
     def next_version(self) -> int:
         # Wall-clock microseconds, strictly increasing in this process. A partition moves between
@@ -133,16 +147,18 @@ class Counters:
 
     def drain(self, as_of: dict[int, datetime | None], chunk: int = 2000) -> list[CounterBatch]:
         batches = []
-        for p in sorted(self.dirty):
-            keys = sorted(self.dirty[p], key=repr)
-            if not keys or p not in self.counts:
+        for p in sorted(set(self.dirty) | self.unannounced):
+            keys = sorted(self.dirty.get(p, ()), key=repr)
+            if (not keys and p not in self.unannounced) or p not in self.counts:
                 continue
             counts = self.counts[p]
             rows = [(*k, counts.get(k, 0)) for k in keys]
-            for i in range(0, len(rows), chunk):
+            for i in range(0, max(len(rows), 1), chunk):  # an empty rebuilt partition still announces its epoch
                 batches.append(CounterBatch(source_partition=p, version=self.next_version(),
-                                            as_of=as_of.get(p), rows=rows[i:i + chunk]))
+                                            epoch=self.epochs.get(p, 0), as_of=as_of.get(p),
+                                            rows=rows[i:i + chunk]))
         self.dirty.clear()
+        self.unannounced.clear()
         return batches
 
     def evict(self, partition: int, clock: datetime | None) -> None:

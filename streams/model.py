@@ -11,7 +11,7 @@ rebalance give the same numbers.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 
 import msgspec
 
@@ -52,7 +52,9 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def alert_id(dossier_id: str, kind: str, due_at: datetime | None) -> str:
-    basis = f"{dossier_id}|{kind}|{due_at.isoformat() if due_at else '-'}"
+    # The instant, not how it is written: a fresh verdict carries Asia/Ho_Chi_Minh times, a stored
+    # dossier comes back from msgpack in UTC, and both must name the same alert.
+    basis = f"{dossier_id}|{kind}|{due_at.astimezone(timezone.utc).isoformat() if due_at else '-'}"
     return str(uuid.uuid5(ALERT_NAMESPACE, basis))
 
 

@@ -194,8 +194,22 @@ class Processor:
         for s in items:
             now = self.clock.now(s.partition)
             if now is not None:
-                self.index.schedule(s.partition, s.state.dossier_id, self._next_check(s, now))
+                when = self._next_check(s, now)
+                if when is not None and self._passed_a_transition(s, now):
+                    when = now  # judge it again at the next record, as the lost schedule would have
+                self.index.schedule(s.partition, s.state.dossier_id, when)
         log.info("rebuilt %d dossiers for partitions %s; %d scheduled", len(items), sorted(partitions), len(self.index))
+
+    def _passed_a_transition(self, stored: StoredDossier, now: datetime) -> bool:
+        """True if the restored clock is past an SLA transition the stored judgement has not seen yet.
+
+        ``next_sla_check`` never schedules less than a minute ahead, so a transition can lie between
+        the last judgement and the clock restored on rebuild. Scheduling from the verdict at the
+        restored clock would step over it (e.g. straight from within_due to the overdue check, and
+        the due-soon alert would never go out).
+        """
+        verdict = self.evaluator.open_verdict(stored.state, now)
+        return not verdict.paused and (verdict.sla, verdict.escalated) != (stored.sla, stored.escalated)
 
     def forget(self, partitions: set[int]) -> None:
         self.counters.forget(partitions)
