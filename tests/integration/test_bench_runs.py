@@ -1,0 +1,43 @@
+"""The benchmark runs end to end on a tiny backlog: a figure for each path, exit 0. No assertion on speed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from onestop.settings import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+LIMIT_S = 420
+
+
+def test_benchmark_prints_a_rate_for_each_path_and_exits_0(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.bench.run", "--events", "3000", "--partitions", "4",
+                             "--json", str(out)],
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        stdout, _ = proc.communicate(timeout=LIMIT_S)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)  # the benchmark stops its broker and children on SIGTERM
+        stdout, _ = proc.communicate(timeout=120)
+        pytest.fail(f"benchmark still running after {LIMIT_S}s:\n{stdout[-3000:]}")
+    assert proc.returncode == 0, stdout[-3000:]
+    for path in ("raw", "noop", "worker"):
+        assert re.search(rf"^{path}\s+[\d,]+\s+[\d.]+\s+[\d,]+\s", stdout, re.MULTILINE), (path, stdout[-3000:])
+    doc = json.loads(out.read_text())
+    assert set(doc["results"]) == {"raw", "noop", "worker"}
+    for result in doc["results"].values():
+        assert result["events"] > 0 and result["seconds"] > 0 and result["rate"] > 0
+    assert doc["worker_pct_of_noop"] is not None
+    assert doc["machine"]["nproc"] >= 1 and doc["machine"]["python"]
+    assert "machine:" in stdout
