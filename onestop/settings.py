@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     allowed_lateness_s: float = Field(300.0, ge=0, description="Event clock: how late an event may arrive (seconds).")
     live_lag: int = Field(500, ge=0, description="Wall clock: a partition further behind than this holds its alerts.")
     tick_interval_s: float = Field(1.0, gt=0, description="Wall clock: how often the SLA watch looks at the deadlines.")
+    worker_batch: int = Field(1000, ge=1, le=4096, description="Worker: most records handled (and written) as one batch.")
+    worker_batch_within_s: float = Field(
+        0.05, gt=0, description="Worker: how long a batch waits to fill up before it is handled anyway (seconds).")
     publish_interval_s: float = Field(1.0, gt=0, description="How often changed counters go to ioc.metrics.")
     escalate_after_working_days: int = Field(3, ge=1, description="Overdue this many working days: escalation alert.")
     due_soon_hours: float = Field(8.0, gt=0, description="Due-soon horizon in working hours (8 = one working day).")

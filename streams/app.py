@@ -1,20 +1,29 @@
 """The Faust application: per-dossier state, rolling backlog, throughput, on-time counts and SLA alerts.
 
 One agent consumes ``dossier.events`` and ``dossier.ticks`` (co-partitioned,
-keyed by dossier_id) and hands each record to the ``Processor``. The
-``dossier-state`` table (RocksDB, changelog-backed) holds every dossier; it is
-only written in stream context, never from a timer. Timers do two things
-only: send a tick per assigned partition (the wall clock reaches the deadline
-index through the stream) and publish changed counters to ``ioc.metrics``.
+keyed by dossier_id) in batches (``stream.take_events``: up to
+``worker_batch`` records, or what arrived within ``worker_batch_within_s``)
+and hands each record to the ``Processor``. The ``dossier-state`` table
+(RocksDB, changelog-backed) holds every dossier. It is only written by the
+agent, at the end of a batch, never from a timer. A batch ends in this
+order: its alerts and dead letters are acknowledged by Kafka, then the
+dossier states that remember them are (one record batch per changelog
+partition, ``streams.outbox``), then those states are applied to RocksDB
+(``streams.state``), and only then are the input records acknowledged.
+
+Timers do two things only: send a tick per assigned partition (the wall clock
+reaches the deadline index through the stream) and publish changed counters to
+``ioc.metrics``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
+import os
+import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 import faust
 import msgspec
@@ -28,11 +37,14 @@ from onestop.workcal import load_calendar
 from streams.clock import Clock
 from streams.evaluate import Evaluator
 from streams.model import decode_stored, encode_alert
+from streams.outbox import KafkaOutbox, Outbox, OutRecord
 from streams.processor import Effects, Processor
+from streams.state import BatchState, TableState
 
 log = logging.getLogger(__name__)
 
 EVENTS = Counter("onestop_worker_events_total", "Records handled by the worker", ["outcome"])
+APPLIED, DUPLICATE, OTHER = (EVENTS.labels(o) for o in ("applied", "duplicate", "other"))
 DLQ = Counter("onestop_dlq_records_total", "Records sent to the dead-letter topic", ["reason", "source"])
 ALERTS = Counter("onestop_alerts_total", "SLA alerts emitted", ["kind"])
 _json = msgspec.json.Encoder()
@@ -46,32 +58,13 @@ def changelog_topic(settings: Settings) -> str:
     return f"{settings.app_id}-{STATE_TABLE}-changelog"
 
 
-class TableStore:
-    """The Processor's view of the Faust table (raw bytes both ways).
-
-    Writes are held until ``flush``. The agent first gets a record's alerts and dead letters
-    acknowledged by Kafka and only then writes the dossiers that remember them: RocksDB keeps a
-    write even if the process is killed a moment later, and a dossier that already lists an alert
-    id never sends it again, so a write ahead of its alert would lose that alert for good. In this
-    order a crash in between only redelivers the record, and the same alert ids go out again.
-    """
-
-    def __init__(self, table: faust.Table) -> None:
-        self.table = table
-        self.pending: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        value = self.pending.get(key)
-        return value if value is not None else self.table.get(key)
-
-    def set(self, key: bytes, value: bytes) -> None:
-        self.pending[key] = value
-
-    def flush(self) -> None:
-        """Write the held dossiers (in stream context: each lands in the current record's partition)."""
-        for key, value in self.pending.items():
-            self.table[key] = value
-        self.pending.clear()
+def _exit_without_acknowledging(exc: BaseException) -> None:
+    """Kafka did not take a batch's alerts or states: end the process before its records are acknowledged."""
+    log.critical("could not write a batch to Kafka (%s: %s); exiting so that a restart replays it",
+                 type(exc).__name__, exc)
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(70)
 
 
 def build_processor(settings: Settings) -> Processor:
@@ -88,7 +81,8 @@ def _raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
                      partitions=settings.partitions)
 
 
-def create_app(settings: Settings, processor: Processor | None = None, *, store_url: str = "rocksdb://") -> faust.App:
+def create_app(settings: Settings, processor: Processor | None = None, *, store_url: str = "rocksdb://",
+               outbox: Outbox | None = None, on_fatal: Callable[[BaseException], None] | None = None) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{s}" for s in settings.kafka_bootstrap.split(",")],
@@ -110,12 +104,13 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
     source = app.topic(settings.topic_events, settings.topic_ticks, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     ticks = _raw_topic(app, settings.topic_ticks, settings)
-    dlq_topic = _raw_topic(app, settings.topic_dlq, settings)
     metrics = _raw_topic(app, settings.topic_metrics, settings)
-    alerts = _raw_topic(app, settings.topic_alerts, settings)
     table = app.Table(STATE_TABLE, partitions=settings.partitions, key_type=bytes, value_type=bytes)
-    store = TableStore(table)
+    state = TableState(table)
+    outbox = outbox if outbox is not None else KafkaOutbox(settings.kafka_bootstrap, client_id=f"{settings.app_id}-outbox")
+    fatal = on_fatal or _exit_without_acknowledging
     fresh = {"value": True}
+    handled = {"records": 0}
 
     def actives() -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.topic_events}
@@ -129,37 +124,68 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
     async def _assigned(sender: object, assigned: set, **kw: object) -> None:
         fresh["value"] = True
 
-    async def emit(fx: Effects, key: bytes | None) -> None:
-        sent = []
+    def process(batch: list[faust.EventT], held: BatchState) -> Effects:
+        fx = Effects()
+        wall = processor.clock.mode == "wall"
+        for ev in batch:
+            msg = ev.message
+            view = held.view(msg.partition)
+            try:
+                if msg.topic == settings.topic_ticks:
+                    processor.fire_due(msg.partition, view, fx)
+                    continue
+                if wall:
+                    highwater = app.consumer.highwater(msg.tp)
+                    processor.clock.set_lag(msg.partition, (highwater or 0) - msg.offset - 1)
+                one = processor.on_event(msg.partition, msg.offset, msg.value, view)
+            except Exception as exc:  # a defect, not bad input: keep the record, recount from the table
+                log.exception("record %s:%s@%s could not be processed", msg.topic, msg.partition, msg.offset)
+                fx.dead_letters.append(dlq.dead_letter(
+                    msg.value or b"", "processing_error", f"{type(exc).__name__}: {exc}",
+                    f"worker:{msg.topic}:{msg.partition}@{msg.offset}"))
+                fresh["value"] = True
+                continue
+            (APPLIED if one.applied else DUPLICATE if one.duplicates else OTHER).inc()
+            fx.alerts += one.alerts
+            fx.dead_letters += one.dead_letters
+        return fx
+
+    async def persist(fx: Effects, held: BatchState) -> None:
+        """Alerts and dead letters first, acknowledged; then the dossiers that remember them."""
+        out = []
         for record in fx.dead_letters:
             DLQ.labels(record.reason_code, "worker").inc()
-            sent.append(await dlq_topic.send(key=record.dossier_id.encode() if record.dossier_id else key,
-                                             value=dlq.encode(record)))
+            out.append(OutRecord(settings.topic_dlq, record.dossier_id.encode() if record.dossier_id else None,
+                                 dlq.encode(record)))
         for alert in fx.alerts:
             ALERTS.labels(alert.kind).inc()
-            sent.append(await alerts.send(key=alert.dossier_id.encode(), value=encode_alert(alert)))
-        acks = [f for f in sent if inspect.isawaitable(f)]  # (test doubles of Topic.send return None)
-        if acks and store.pending:
-            await asyncio.gather(*acks)  # acknowledged (acks=all) before the state that remembers them
-        store.flush()
+            out.append(OutRecord(settings.topic_alerts, alert.dossier_id.encode(), encode_alert(alert)))
+        await outbox.publish(out)
+        changelog = [OutRecord(state.changelog, key, value, partition=p)
+                     for p, items in held.writes.items() for key, value in items.items()]
+        offsets = await outbox.publish(changelog)
+        state.apply(held.writes, {p: offset for (_, p), offset in offsets.items()})
 
     @app.agent(source)
     async def fold_events(stream: faust.StreamT) -> None:
-        async for ev in stream.events():
-            store.pending.clear()  # nothing of a record that failed half-way is written
-            if fresh["value"]:
-                processor.rebuild((decode_stored(v) for v in table.values()), actives())
-                fresh["value"] = False
-            msg = ev.message
-            if msg.topic == settings.topic_ticks:
-                await emit(processor.on_tick(msg.partition, store), None)
-                continue
-            if processor.clock.mode == "wall":
-                highwater = app.consumer.highwater(msg.tp)
-                processor.clock.set_lag(msg.partition, (highwater or 0) - msg.offset - 1)
-            fx = processor.on_event(msg.partition, msg.offset, ev.value, store)
-            EVENTS.labels("applied" if fx.applied else "duplicate" if fx.duplicates else "other").inc()
-            await emit(fx, ev.key)
+        await outbox.start()
+        try:
+            async for batch in stream.take_events(settings.worker_batch, within=settings.worker_batch_within_s):
+                if fresh["value"]:
+                    processor.rebuild((decode_stored(v) for v in table.values()), actives())
+                    fresh["value"] = False
+                held = BatchState(state)
+                fx = process(batch, held)
+                try:
+                    await persist(fx, held)
+                except Exception as exc:
+                    # Their input records must not be acknowledged: leaving this loop would (take_events
+                    # acknowledges a batch when it is left). Stop here; a restart replays the batch.
+                    fatal(exc)
+                    raise
+                handled["records"] += len(batch)
+        finally:
+            await outbox.stop()
 
     if settings.clock == "wall":
         @app.timer(interval=settings.tick_interval_s)
@@ -177,6 +203,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
 
     app.onestop_processor = processor  # type: ignore[attr-defined]  # for tests
     app.onestop_agent = fold_events  # type: ignore[attr-defined]
+    app.onestop_handled = handled  # type: ignore[attr-defined]
     return app
 
 

@@ -2,7 +2,10 @@
 
 The second worker joins while the first is mid-stream, so half of the
 partitions move with their state (the new owner restores the table from the
-changelog and rebuilds its counters and deadline index from it). Both runs
+changelog and rebuilds its counters and deadline index from it). The input is
+published in two halves, the second once both workers hold partitions, so
+the second worker gets records of the partitions it took over however fast
+the first one is. Both runs
 read the same input topic under different application ids and publish to
 their own output topics.
 """
@@ -35,13 +38,20 @@ def test_two_workers_in_one_group_give_the_results_of_one(kafka_settings, tmp_pa
     try:
         reference.start("worker", "worker")
         first_worker.start("worker", "worker")
-        publish(ns, evs)
+        half = len(evs) // 2
+        publish(ns, evs[:half])
         deadline = time.monotonic() + 120
         while committed_progress(two) < len(evs) // 4:  # the first worker is well into the stream
             first_worker.check_alive()
             assert time.monotonic() < deadline, "the first worker did not get going"
             time.sleep(0.3)
         second_worker.start("worker", "worker")
+        deadline = time.monotonic() + 120
+        while not (len(members := group_partitions(two)) == 2 and all(members)):
+            second_worker.check_alive()
+            assert time.monotonic() < deadline, f"the second worker never got partitions: {members}"
+            time.sleep(0.3)
+        publish(ns, evs[half:])
         wait_worker(two, first_worker, timeout=240)
         second_worker.check_alive()
         members = group_partitions(two)
