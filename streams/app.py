@@ -1,7 +1,7 @@
 """The Faust application: per-dossier state, rolling backlog, throughput, on-time counts and SLA alerts.
 
 One agent consumes ``dossier.events`` and ``dossier.ticks`` (co-partitioned,
-keyed by dossier_id) in batches (``stream.take_events``: up to
+keyed by dossier_id) in batches (``stream.noack_take``: up to
 ``worker_batch`` records, or what arrived within ``worker_batch_within_s``)
 and hands each record to the ``Processor``. The ``dossier-state`` table
 (RocksDB, changelog-backed) holds every dossier. It is only written by the
@@ -39,7 +39,8 @@ from streams.evaluate import Evaluator
 from streams.model import decode_stored, encode_alert
 from streams.outbox import KafkaOutbox, Outbox, OutRecord
 from streams.processor import Effects, Processor
-from streams.state import BatchState, TableState
+from streams.refetch import read_range
+from streams.state import OFFSET_KEY, BatchState, OffsetGuard, TableState
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ def changelog_topic(settings: Settings) -> str:
     Faust creates it itself, but a consumer that joins before the new topic reaches its metadata is
     assigned none of it, and the agent then fails on every record (PartitionsMismatch) until restarted."""
     return f"{settings.app_id}-{STATE_TABLE}-changelog"
+
+
+def _stored_offset(raw: bytes | None) -> int | None:
+    return int(raw) if raw is not None else None
 
 
 def _exit_without_acknowledging(exc: BaseException) -> None:
@@ -111,6 +116,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
     fatal = on_fatal or _exit_without_acknowledging
     fresh = {"value": True}
     handled = {"records": 0}
+    guard = OffsetGuard()
 
     def actives() -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.topic_events}
@@ -124,12 +130,21 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
     async def _assigned(sender: object, assigned: set, **kw: object) -> None:
         fresh["value"] = True
 
-    def process(batch: list[faust.EventT], held: BatchState) -> Effects:
+    def process(batch: list[faust.EventT], held: BatchState) -> tuple[Effects, list[faust.EventT]]:
+        """Fold ``batch`` into ``held``; returns the effects and the records to acknowledge once they are stored."""
         fx = Effects()
+        done: list[faust.EventT] = []
         wall = processor.clock.mode == "wall"
         for ev in batch:
             msg = ev.message
             view = held.view(msg.partition)
+            if not getattr(ev, "refetched", False):
+                done.append(ev)  # (a record read again to fill a gap is not Faust's to acknowledge)
+            if msg.topic == settings.topic_events:
+                if not guard.admit(msg.partition, msg.offset):
+                    DUPLICATE.inc()  # the table already holds its effects (a redelivery)
+                    continue
+                view.set(OFFSET_KEY, str(msg.offset).encode())
             try:
                 if msg.topic == settings.topic_ticks:
                     processor.fire_due(msg.partition, view, fx)
@@ -148,42 +163,70 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
             (APPLIED if one.applied else DUPLICATE if one.duplicates else OTHER).inc()
             fx.alerts += one.alerts
             fx.dead_letters += one.dead_letters
-        return fx
+        return fx, done
 
-    async def persist(fx: Effects, held: BatchState) -> None:
-        """Alerts and dead letters first, acknowledged; then the dossiers that remember them."""
-        out = []
-        for record in fx.dead_letters:
-            DLQ.labels(record.reason_code, "worker").inc()
-            out.append(OutRecord(settings.topic_dlq, record.dossier_id.encode() if record.dossier_id else None,
-                                 dlq.encode(record)))
-        for alert in fx.alerts:
-            ALERTS.labels(alert.kind).inc()
-            out.append(OutRecord(settings.topic_alerts, alert.dossier_id.encode(), encode_alert(alert)))
-        await outbox.publish(out)
-        changelog = [OutRecord(state.changelog, key, value, partition=p)
-                     for p, items in held.writes.items() for key, value in items.items()]
-        offsets = await outbox.publish(changelog)
-        state.apply(held.writes, {p: offset for (_, p), offset in offsets.items()})
+    async def persist(fx: Effects, held: BatchState, done: list[faust.EventT], stream: faust.StreamT) -> None:
+        """Alerts and dead letters first, acknowledged; then the dossiers that remember them; then RocksDB;
+        then the input records."""
+        try:
+            out = []
+            for record in fx.dead_letters:
+                DLQ.labels(record.reason_code, "worker").inc()
+                out.append(OutRecord(settings.topic_dlq, record.dossier_id.encode() if record.dossier_id else None,
+                                     dlq.encode(record)))
+            for alert in fx.alerts:
+                ALERTS.labels(alert.kind).inc()
+                out.append(OutRecord(settings.topic_alerts, alert.dossier_id.encode(), encode_alert(alert)))
+            await outbox.publish(out)
+            state.apply(held.writes, await outbox.publish_partitions(state.changelog, held.writes))
+        except Exception as exc:
+            # The batch's records stay unacknowledged, and no later batch may be acknowledged before
+            # them: stop here. A restart replays from the last committed offsets.
+            fatal(exc)
+            raise
+        for ev in done:
+            await stream.ack(ev)
+        handled["records"] += len(done)
+
+    async def fill_gaps(batch: list) -> list:
+        """The batch, with input records the consumer skipped (see OffsetGuard) read again and put in place."""
+        gaps = guard.gaps((ev.message.partition, ev.message.offset) for ev in batch
+                          if ev.message.topic == settings.topic_events)
+        if not gaps:
+            return batch
+        before: dict[tuple[int, int], list] = {}
+        for partition, start, end in gaps:
+            log.warning("input %s[%d]: offsets %d..%d were skipped by the consumer (a rebalance); reading them again",
+                        settings.topic_events, partition, start, end - 1)
+            records = await read_range(settings.kafka_bootstrap, settings.topic_events, partition, start, end)
+            if len(records) < end - start:
+                log.error("input %s[%d]: only %d of the %d skipped records could be read again",
+                          settings.topic_events, partition, len(records), end - start)
+            guard.filled += len(records)
+            before[(partition, end)] = records
+        out: list = []
+        for ev in batch:
+            msg = ev.message
+            if msg.topic == settings.topic_events:
+                out += before.pop((msg.partition, msg.offset), ())
+            out.append(ev)
+        return out
 
     @app.agent(source)
     async def fold_events(stream: faust.StreamT) -> None:
         await outbox.start()
         try:
-            async for batch in stream.take_events(settings.worker_batch, within=settings.worker_batch_within_s):
+            # noack_take: a batch's records are acknowledged by persist(), after everything they caused is
+            # in Kafka and RocksDB, and never when the loop is left half-way (a cancel at shutdown, an error).
+            async for batch in stream.noack_take(settings.worker_batch, within=settings.worker_batch_within_s):
                 if fresh["value"]:
-                    processor.rebuild((decode_stored(v) for v in table.values()), actives())
+                    owned = actives()
+                    processor.rebuild((decode_stored(v) for k, v in table.items() if not k.startswith(b"\x00")), owned)
+                    guard.reset({p: _stored_offset(state.get(p, OFFSET_KEY)) for p in owned})
                     fresh["value"] = False
                 held = BatchState(state)
-                fx = process(batch, held)
-                try:
-                    await persist(fx, held)
-                except Exception as exc:
-                    # Their input records must not be acknowledged: leaving this loop would (take_events
-                    # acknowledges a batch when it is left). Stop here; a restart replays the batch.
-                    fatal(exc)
-                    raise
-                handled["records"] += len(batch)
+                fx, done = process(await fill_gaps(batch), held)
+                await persist(fx, held, done, stream)
         finally:
             await outbox.stop()
 

@@ -24,7 +24,8 @@ seen is void: the rebuild that followed it re-sent everything still counted.
 from __future__ import annotations
 
 import time as _time
-from collections import Counter, defaultdict
+from collections import defaultdict
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 from zoneinfo import ZoneInfo
@@ -38,6 +39,7 @@ Key = tuple
 WAITING = {5: "supplement", 6: "financial"}
 # How long finer throughput buckets stay in memory (by the partition's clock); ClickHouse keeps them all.
 RETENTION = {"m": timedelta(days=2), "h": timedelta(days=62), "d": timedelta(days=800)}
+EVICT_EVERY = timedelta(minutes=10)
 
 
 class CounterBatch(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,14 +63,19 @@ def bucket_start(at: datetime, granularity: str) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
 
+@lru_cache(maxsize=1 << 12)
 def period_start(at: datetime, granularity: str) -> str:
     local = at.astimezone(VN).date()
     return (local if granularity == "d" else local.replace(day=1)).isoformat()
 
 
-def contributions(stored: StoredDossier | None) -> list[Key]:
+NO_KEYS: frozenset[Key] = frozenset()
+
+
+def contributions(stored: StoredDossier | None) -> frozenset[Key]:
+    """The counter keys ``stored`` adds one to. A dossier contributes each key at most once."""
     if stored is None:
-        return []
+        return NO_KEYS
     st, field = stored.state, stored.field
     keys: list[Key] = []
     if st.accepted_at is not None:
@@ -85,11 +92,12 @@ def contributions(stored: StoredDossier | None) -> list[Key]:
         for gran in ("d", "mo"):
             keys.append(("ontime", gran, period_start(st.finished_at, gran), st.handling_commune_code,
                          st.procedure_code, field, stored.outcome))
-    return keys
+    return frozenset(keys)
 
 
-def _throughput(at: datetime, commune: str, field: str, channel: int, measure: str) -> list[Key]:
-    return [("throughput", g, bucket_start(at, g), commune, field, channel, measure) for g in ("m", "h", "d")]
+@lru_cache(maxsize=1 << 16)  # many dossiers share a minute, commune, field and channel
+def _throughput(at: datetime, commune: str, field: str, channel: int, measure: str) -> tuple[Key, ...]:
+    return tuple(("throughput", g, bucket_start(at, g), commune, field, channel, measure) for g in ("m", "h", "d"))
 
 
 class Counters:
@@ -103,16 +111,19 @@ class Counters:
         self.late_updates = 0
 
     def move(self, partition: int, before: StoredDossier | None, after: StoredDossier | None) -> None:
-        delta = Counter(contributions(after))
-        delta.subtract(contributions(before))
+        """``before`` (as stored) becomes ``after`` (about to be stored): move the dossier's contributions."""
+        # A dossier contributes each key at most once, so the change is a difference of two sets.
+        old, new = contributions(before), contributions(after)
+        if old == new:
+            return
         counts, dirty = self.counts[partition], self.dirty[partition]
         horizon = self.evicted_before.get(partition)
-        for key, change in delta.items():
-            if change and horizon is not None and key[0] == "throughput" and key not in counts \
-                    and key[2] < horizon[key[1]]:
-                self.late_updates += 1  # its bucket left memory; ClickHouse recomputes history from raw events
-                continue
-            if change:
+        for keys, change in ((old - new, -1), (new - old, 1)):
+            for key in keys:
+                if horizon is not None and key[0] == "throughput" and key not in counts \
+                        and key[2] < horizon[key[1]]:
+                    self.late_updates += 1  # its bucket left memory; ClickHouse recomputes history from raw events
+                    continue
                 counts[key] = counts.get(key, 0) + change
                 dirty.add(key)
 
@@ -148,7 +159,7 @@ class Counters:
     def drain(self, as_of: dict[int, datetime | None], chunk: int = 2000) -> list[CounterBatch]:
         batches = []
         for p in sorted(set(self.dirty) | self.unannounced):
-            keys = sorted(self.dirty.get(p, ()), key=repr)
+            keys = list(self.dirty.get(p, ()))
             if (not keys and p not in self.unannounced) or p not in self.counts:
                 continue
             counts = self.counts[p]
@@ -165,6 +176,9 @@ class Counters:
         """Drop throughput buckets older than their retention from memory (already published)."""
         if clock is None:
             return
+        last = self.evicted_before.get(partition)
+        if last is not None and clock - RETENTION["m"] < last["m"] + EVICT_EVERY:
+            return  # a scan of every key is not worth fewer than EVICT_EVERY of the clock
         counts = self.counts.get(partition, {})
         horizon = {g: clock - keep for g, keep in RETENTION.items()}
         self.evicted_before[partition] = horizon

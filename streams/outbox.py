@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner, murmur2
@@ -45,6 +45,12 @@ class Outbox(Protocol):
 
         Returns the offset of the last record written to each (topic, partition). Within a
         (topic, partition) the records keep their order."""
+        ...
+
+    async def publish_partitions(self, topic: str, writes: dict[int, dict[bytes, bytes]]) -> dict[int, int]:
+        """``publish`` for records already grouped by partition (partition → key → value, in order).
+
+        Returns the offset of the last record written to each partition."""
         ...
 
 
@@ -79,29 +85,37 @@ class KafkaOutbox:
         return parts
 
     async def publish(self, records: list[OutRecord]) -> dict[TopicPartition, int]:
-        if not records:
-            return {}
-        if self._producer is None:
-            await self.start()
-        producer = self._producer
-        assert producer is not None
-        groups: dict[TopicPartition, list[OutRecord]] = defaultdict(list)
+        groups: dict[TopicPartition, list[tuple[bytes | None, bytes]]] = defaultdict(list)
         for r in records:
             p = r.partition
             if p is None:
                 parts = await self._partitions_of(r.topic)
                 p = self._partitioner(r.key, parts, parts)  # a record without a key: any partition
-            groups[(r.topic, p)].append(r)
+            groups[(r.topic, p)].append((r.key, r.value))
+        return await self._send(groups)
+
+    async def publish_partitions(self, topic: str, writes: dict[int, dict[bytes, bytes]]) -> dict[int, int]:
+        last = await self._send({(topic, p): items.items() for p, items in writes.items() if items})
+        return {p: offset for (_, p), offset in last.items()}
+
+    async def _send(self, groups: dict[TopicPartition, Any]) -> dict[TopicPartition, int]:
+        """One record batch per (topic, partition) (more if it outgrows MAX_BATCH_BYTES); wait for every ack."""
+        if not groups:
+            return {}
+        if self._producer is None:
+            await self.start()
+        producer = self._producer
+        assert producer is not None
         pending: list[tuple[TopicPartition, int, asyncio.Future]] = []
-        for (topic, p), group in groups.items():
+        for (topic, p), items in groups.items():
             batch = producer.create_batch()
             count = 0
-            for r in group:
-                if batch.append(key=r.key, value=r.value, timestamp=None) is None:  # full: send, start another
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:  # full: send, start another
                     pending.append(((topic, p), count, await producer.send_batch(batch, topic, partition=p)))
                     batch, count = producer.create_batch(), 0
-                    if batch.append(key=r.key, value=r.value, timestamp=None) is None:
-                        raise ValueError(f"record of {len(r.value)} bytes does not fit in a batch for {topic}")
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise ValueError(f"record of {len(value)} bytes does not fit in a batch for {topic}")
                 count += 1
             pending.append(((topic, p), count, await producer.send_batch(batch, topic, partition=p)))
         acked = await asyncio.gather(*(f for _, _, f in pending))
@@ -130,6 +144,10 @@ class MemoryOutbox:
 
     async def stop(self) -> None:
         return None
+
+    async def publish_partitions(self, topic: str, writes: dict[int, dict[bytes, bytes]]) -> dict[int, int]:
+        records = [OutRecord(topic, key, value, partition=p) for p, items in writes.items() for key, value in items.items()]
+        return {p: offset for (_, p), offset in (await self.publish(records)).items()}
 
     async def publish(self, records: list[OutRecord]) -> dict[TopicPartition, int]:
         if self.fail_next is not None:

@@ -62,11 +62,10 @@ class Processor:
 
     def on_event(self, partition: int, offset: int, raw: bytes, store: Store) -> Effects:
         fx = Effects()
-        where = f"worker:dossier.events:{partition}@{offset}"
         try:
             event = events.decode(raw)
         except events.ContractError as exc:
-            fx.dead_letters.append(dlq.dead_letter(raw, exc.code, exc.message, where))
+            fx.dead_letters.append(dlq.dead_letter(raw, exc.code, exc.message, _where(partition, offset)))
             return fx
         self.clock.observe(partition, event.occurred_at)
         now = self.clock.now(partition) or event.occurred_at
@@ -74,7 +73,7 @@ class Processor:
         before = _load(store.get(key))
         outcome = apply(before.state if before else None, event)
         for r in outcome.rejected:
-            fx.dead_letters.append(dlq.dead_letter(events.encode(r.event), r.code, r.message, where,
+            fx.dead_letters.append(dlq.dead_letter(events.encode(r.event), r.code, r.message, _where(partition, offset),
                                                    dossier_id=r.event.dossier_id, event_id=r.event.event_id))
         fx.duplicates += outcome.duplicate
         if before is None or outcome.state != before.state:
@@ -217,6 +216,10 @@ class Processor:
         self.clock.forget(partitions)
         for p in partitions:
             self.waiting_alert.pop(p, None)
+
+
+def _where(partition: int, offset: int) -> str:
+    return f"worker:dossier.events:{partition}@{offset}"
 
 
 def _load(raw: bytes | None) -> StoredDossier | None:

@@ -11,8 +11,10 @@ worker writes the table the way Faust's *recovery* does:
 2. the held states go to the changelog as one record batch per partition
    (``streams.outbox``), and the worker waits until Kafka acknowledges them;
 3. only then are they applied to RocksDB, together with the changelog offset
-   they reached (``Store.apply_changelog_batch``, the call Faust's recovery
-   makes), and only after that are the input records acknowledged.
+   they reached, as Faust's recovery applies a changelog batch
+   (``Store.apply_changelog_batch``: one write batch per partition database,
+   then ``set_persisted_offset``), and only after that are the input records
+   acknowledged.
 
 So the changelog always holds at least what RocksDB holds, and RocksDB at least
 what the committed input offsets promise. A crash at any point replays input
@@ -27,9 +29,17 @@ context, through the current event).
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Iterable
 
 from faust.types import TP
+
+log = logging.getLogger(__name__)
+
+try:
+    import rocksdict
+except ImportError:  # pragma: no cover - the worker's extra installs it
+    rocksdict = None  # type: ignore[assignment]
 
 
 class _Message:
@@ -53,6 +63,49 @@ def _same(x: Any) -> Any:
     return x
 
 
+OFFSET_KEY = b"\x00input-offset"  # in each partition: the last input offset whose effects the table holds
+
+
+class OffsetGuard:
+    """Input records of a partition are folded in offset order, each once, none skipped.
+
+    Kafka redelivers after a crash or a rebalance, which the fold absorbs. But the consumer can also
+    *skip* a record: when a rebalance suspends the flow, Faust drops and acknowledges the records
+    already on their way to the stream, and the offset commit that ends the revocation takes them
+    along. The next owner of the partition then starts past them. The table stores, per partition,
+    the last input offset whose effects it holds (``OFFSET_KEY``, written in the same changelog batch
+    as those effects), so such a gap shows: ``gaps`` names the missing offsets of a batch, the worker
+    reads them itself and folds them first.
+    """
+
+    def __init__(self) -> None:
+        self.expected: dict[int, int] = {}  # partition → next offset to fold
+        self.filled = 0  # records read again to fill gaps
+
+    def reset(self, stored: dict[int, int | None]) -> None:
+        self.expected = {p: offset + 1 for p, offset in stored.items() if offset is not None}
+
+    def gaps(self, offsets: Iterable[tuple[int, int]]) -> list[tuple[int, int, int]]:
+        """(partition, first missing, first present) for each gap before a record of ``offsets``."""
+        running = dict(self.expected)
+        out = []
+        for partition, offset in offsets:
+            want = running.get(partition)
+            if want is not None and offset > want:
+                out.append((partition, want, offset))
+            if want is None or offset >= want:
+                running[partition] = offset + 1
+        return out
+
+    def admit(self, partition: int, offset: int) -> bool:
+        """True if the record is next (fold it); False if the table already holds its effects."""
+        want = self.expected.get(partition)
+        if want is not None and offset < want:
+            return False
+        self.expected[partition] = offset + 1
+        return True
+
+
 class TableState:
     """Reads by partition from the table's store, and applies acknowledged changelog batches to it."""
 
@@ -60,27 +113,40 @@ class TableState:
         self.table = table
         self.changelog = table.changelog_topic.get_topic_name()
 
+    def _partition_db(self, partition: int) -> Any | None:
+        db_for = getattr(self.table.data, "_db_for_partition", None)  # RocksDB: one database per partition
+        return db_for(partition) if db_for is not None else None
+
     def get(self, partition: int, key: bytes) -> bytes | None:
-        store = self.table.data
-        db_for = getattr(store, "_db_for_partition", None)  # RocksDB: one database per partition
-        if db_for is not None:
-            return db_for(partition).get(key)
-        return store.get(key)  # in-memory store (unit tests): one dict
+        db = self._partition_db(partition)
+        if db is not None:
+            return db.get(key)
+        return self.table.data.get(key)  # in-memory store (unit tests): one dict
 
     def apply(self, writes: dict[int, dict[bytes, bytes]], last_offsets: dict[int, int]) -> None:
         """Apply ``writes`` (partition → key → value), written to the changelog in this order, whose last
         records reached ``last_offsets`` (partition → offset)."""
-        batch = []
+        store = self.table.data
+        if rocksdict is not None and getattr(store, "use_rocksdict", False):
+            # What Store.apply_changelog_batch does, without an event object per record: one write
+            # batch per partition database, then the changelog offset it reached.
+            for partition, items in writes.items():
+                if items:
+                    batch = rocksdict.WriteBatch(raw_mode=True)
+                    for key, value in items.items():
+                        batch.put(key, value)
+                    self._partition_db(partition).write(batch)
+                    store.set_persisted_offset(TP(self.changelog, partition), last_offsets[partition])
+            return
+        events = []
         for partition, items in writes.items():
-            if not items:
-                continue
             tp = TP(self.changelog, partition)
-            offset = last_offsets[partition] - len(items) + 1
+            offset = last_offsets.get(partition, 0) - len(items) + 1
             for key, value in items.items():
-                batch.append(_ChangelogEvent(_Message(tp, offset, key, value)))
+                events.append(_ChangelogEvent(_Message(tp, offset, key, value)))
                 offset += 1
-        if batch:
-            self.table.data.apply_changelog_batch(batch, to_key=_same, to_value=_same)
+        if events:
+            store.apply_changelog_batch(events, to_key=_same, to_value=_same)
 
 
 class PartitionView:

@@ -28,7 +28,7 @@ import faust
 from onestop.settings import Settings
 
 
-def create_app(settings: Settings, expect: int, stamps: Path | None) -> faust.App:
+def create_app(settings: Settings, expect: int, stamps: Path | None, batched: bool = False) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{s}" for s in settings.kafka_bootstrap.split(",")],
@@ -53,19 +53,31 @@ def create_app(settings: Settings, expect: int, stamps: Path | None) -> faust.Ap
             tmp.write_text(json.dumps(data))
             tmp.replace(stamps)
 
-    @app.agent(source)
-    async def noop(stream: faust.StreamT) -> None:
-        n = 0
-        first = 0.0
-        loop: type = asyncio.AbstractEventLoop
-        async for _event in stream.events():
-            n += 1
-            if n == 1:
-                first = time.time()
-                loop = type(asyncio.get_running_loop())
-                write({"first": first, "count": 1, "loop": f"{loop.__module__}.{loop.__name__}"})
-            elif n == expect:
-                write({"first": first, "last": time.time(), "count": n, "loop": f"{loop.__module__}.{loop.__name__}"})
+    state = {"n": 0, "first": 0.0}
+
+    def seen() -> None:
+        state["n"] += 1
+        n = state["n"]
+        if n == 1:
+            state["first"] = time.time()
+            loop = type(asyncio.get_running_loop())
+            write({"first": state["first"], "count": 1, "loop": f"{loop.__module__}.{loop.__name__}"})
+        elif n == expect:
+            loop = type(asyncio.get_running_loop())
+            write({"first": state["first"], "last": time.time(), "count": n,
+                   "loop": f"{loop.__module__}.{loop.__name__}"})
+
+    if batched:
+        @app.agent(source)
+        async def noop_batches(stream: faust.StreamT) -> None:
+            async for batch in stream.take_events(settings.worker_batch, within=settings.worker_batch_within_s):
+                for _event in batch:
+                    seen()
+    else:
+        @app.agent(source)
+        async def noop(stream: faust.StreamT) -> None:
+            async for _event in stream.events():
+                seen()
 
     return app
 
@@ -74,7 +86,8 @@ def main() -> None:
     settings = Settings()
     (settings.home / "faust" / settings.app_id).mkdir(parents=True, exist_ok=True)
     stamps = Path(os.environ["BENCH_STAMPS"]) if os.environ.get("BENCH_STAMPS") else None
-    app = create_app(settings, int(os.environ.get("BENCH_EXPECT", "0")), stamps)
+    app = create_app(settings, int(os.environ.get("BENCH_EXPECT", "0")), stamps,
+                     batched=os.environ.get("BENCH_NOOP_MODE", "events") == "batches")
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
     worker.execute_from_commandline()
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from onestop import dlq
 from onestop.cli import broker
 from onestop.cli.demo import Services
 from onestop.cli.lag import group_lag, wait_caught_up
@@ -21,7 +22,7 @@ from onestop.cli.replay import create_changelog
 from onestop.settings import Settings
 from producers.publisher import Publisher
 from streams.model import Alert
-from streams.readback import read_alert_records, read_counters
+from streams.readback import consume_topic, read_alert_records, read_counters
 
 FINISHING = {"result_ready", "result_returned", "withdrawal_requested", "processing_stopped", "refused",
              "refused_at_reception"}
@@ -102,6 +103,7 @@ def run_worker_to_end(settings: Settings, timeout: float = 240.0, name: str = "w
 class Outcome:
     counters: dict[tuple, int]
     alerts: list[Alert]
+    dead_letters: set[tuple] = field(default_factory=set)  # (reason_code, dossier_id, event_id); redeliveries fold
 
     @property
     def alert_ids(self) -> set[str]:
@@ -116,7 +118,9 @@ class Outcome:
 
 
 def read_outcome(settings: Settings) -> Outcome:
-    return Outcome(read_counters(settings), read_alert_records(settings))
+    dead = {(d.reason_code, d.dossier_id, d.event_id)
+            for d in (dlq.decode(raw) for _, _, raw in consume_topic(settings, settings.topic_dlq) if raw)}
+    return Outcome(read_counters(settings), read_alert_records(settings), dead)
 
 
 def expected_backlog(evs) -> Counter:
@@ -132,8 +136,12 @@ def expected_backlog(evs) -> Counter:
 def assert_same_outcome(got: Outcome, want: Outcome, what: str) -> None:
     from streams.readback import diff_counters
 
+    extra_dead, missing_dead = got.dead_letters - want.dead_letters, want.dead_letters - got.dead_letters
     diff = diff_counters(got.counters, want.counters)
-    assert not diff, f"{what}: {len(diff)} counter keys differ (got, want), first: {list(diff.items())[:10]}"
+    assert not diff, (f"{what}: {len(diff)} counter keys differ (got, want), first: {list(diff.items())[:10]}; "
+                      f"dead letters only in got: {sorted(extra_dead)[:5]}, only in want: {sorted(missing_dead)[:5]}")
+    assert not extra_dead and not missing_dead, (
+        f"{what}: dead letters differ: only in got {sorted(extra_dead)[:5]}, only in want {sorted(missing_dead)[:5]}")
     missing, extra = want.alert_ids - got.alert_ids, got.alert_ids - want.alert_ids
     assert not missing and not extra, (f"{what}: alert ids differ: {len(missing)} missing, {len(extra)} extra; "
                                        f"e.g. missing {sorted(missing)[:3]}, extra {sorted(extra)[:3]}")
