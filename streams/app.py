@@ -134,6 +134,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
         """Fold ``batch`` into ``held``; returns the effects and the records to acknowledge once they are stored."""
         fx = Effects()
         done: list[faust.EventT] = []
+        last: dict[int, int] = {}  # partition → last input offset folded in this batch
         wall = processor.clock.mode == "wall"
         for ev in batch:
             msg = ev.message
@@ -144,7 +145,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
                 if not guard.admit(msg.partition, msg.offset):
                     DUPLICATE.inc()  # the table already holds its effects (a redelivery)
                     continue
-                view.set(OFFSET_KEY, str(msg.offset).encode())
+                last[msg.partition] = msg.offset
             try:
                 if msg.topic == settings.topic_ticks:
                     processor.fire_due(msg.partition, view, fx)
@@ -163,6 +164,8 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
             (APPLIED if one.applied else DUPLICATE if one.duplicates else OTHER).inc()
             fx.alerts += one.alerts
             fx.dead_letters += one.dead_letters
+        for partition, offset in last.items():  # stored with the states it produced, in the same batch
+            held.view(partition).set(OFFSET_KEY, str(offset).encode())
         return fx, done
 
     async def persist(fx: Effects, held: BatchState, done: list[faust.EventT], stream: faust.StreamT) -> None:

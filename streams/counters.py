@@ -23,6 +23,7 @@ seen is void: the rebuild that followed it re-sent everything still counted.
 
 from __future__ import annotations
 
+import heapq
 import time as _time
 from collections import defaultdict
 from functools import lru_cache
@@ -39,7 +40,6 @@ Key = tuple
 WAITING = {5: "supplement", 6: "financial"}
 # How long finer throughput buckets stay in memory (by the partition's clock); ClickHouse keeps them all.
 RETENTION = {"m": timedelta(days=2), "h": timedelta(days=62), "d": timedelta(days=800)}
-EVICT_EVERY = timedelta(minutes=10)
 
 
 class CounterBatch(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,6 +109,9 @@ class Counters:
         self.unannounced: set[int] = set()  # rebuilt partitions whose epoch no batch has carried yet
         self.evicted_before: dict[int, dict[str, datetime]] = {}
         self.late_updates = 0
+        # per partition and granularity: (bucket start, key) of the throughput keys in memory, oldest first
+        self._aging: dict[int, dict[str, list[tuple[datetime, Key]]]] = defaultdict(
+            lambda: {g: [] for g in RETENTION})
 
     def move(self, partition: int, before: StoredDossier | None, after: StoredDossier | None) -> None:
         """``before`` (as stored) becomes ``after`` (about to be stored): move the dossier's contributions."""
@@ -120,11 +123,13 @@ class Counters:
         horizon = self.evicted_before.get(partition)
         for keys, change in ((old - new, -1), (new - old, 1)):
             for key in keys:
-                if horizon is not None and key[0] == "throughput" and key not in counts \
-                        and key[2] < horizon[key[1]]:
-                    self.late_updates += 1  # its bucket left memory; ClickHouse recomputes history from raw events
-                    continue
-                counts[key] = counts.get(key, 0) + change
+                n = counts.get(key)
+                if n is None and key[0] == "throughput":
+                    if horizon is not None and key[2] < horizon[key[1]]:
+                        self.late_updates += 1  # its bucket left memory; ClickHouse recomputes history from raw events
+                        continue
+                    heapq.heappush(self._aging[partition][key[1]], (key[2], key))
+                counts[key] = (n or 0) + change
                 dirty.add(key)
 
     def rebuild(self, stored: Iterable[StoredDossier], partitions: set[int]) -> None:
@@ -141,9 +146,16 @@ class Counters:
                     counts[key] = counts.get(key, 0) + 1
         for p in partitions:
             self.dirty[p] = set(self.counts[p])
+            aging = self._aging[p] = {g: [] for g in RETENTION}
+            for key in self.counts[p]:
+                if key[0] == "throughput":
+                    aging[key[1]].append((key[2], key))
+            for heap in aging.values():
+                heapq.heapify(heap)
 
     def forget(self, partitions: Iterable[int]) -> None:
         for p in partitions:
+            self._aging.pop(p, None)
             self.counts.pop(p, None)
             self.dirty.pop(p, None)
             self.evicted_before.pop(p, None)
@@ -176,16 +188,20 @@ class Counters:
         """Drop throughput buckets older than their retention from memory (already published)."""
         if clock is None:
             return
-        last = self.evicted_before.get(partition)
-        if last is not None and clock - RETENTION["m"] < last["m"] + EVICT_EVERY:
-            return  # a scan of every key is not worth fewer than EVICT_EVERY of the clock
         counts = self.counts.get(partition, {})
         horizon = {g: clock - keep for g, keep in RETENTION.items()}
         self.evicted_before[partition] = horizon
-        stale = [k for k in counts if k[0] == "throughput" and k[2] < horizon[k[1]]
-                 and k not in self.dirty.get(partition, ())]
-        for k in stale:
-            del counts[k]
+        dirty = self.dirty.get(partition, ())
+        for g, heap in self._aging[partition].items():
+            unsent = []
+            while heap and heap[0][0] < horizon[g]:
+                entry = heapq.heappop(heap)
+                if entry[1] in dirty:
+                    unsent.append(entry)  # not published yet: the next round takes it
+                else:
+                    counts.pop(entry[1], None)
+            for entry in unsent:
+                heapq.heappush(heap, entry)
 
     def totals(self, family: str, index: int = 1) -> dict:
         """Sum over partitions of one family, grouped by the key part at ``index`` (tests, reports)."""

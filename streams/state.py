@@ -30,7 +30,7 @@ context, through the current event).
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from faust.types import TP
 
@@ -118,10 +118,12 @@ class TableState:
         return db_for(partition) if db_for is not None else None
 
     def get(self, partition: int, key: bytes) -> bytes | None:
+        return self.reader(partition)(key)
+
+    def reader(self, partition: int) -> Callable[[bytes], bytes | None]:
+        """A function reading one partition (resolve it once per batch: the database may change on a rebalance)."""
         db = self._partition_db(partition)
-        if db is not None:
-            return db.get(key)
-        return self.table.data.get(key)  # in-memory store (unit tests): one dict
+        return db.get if db is not None else self.table.data.get  # in-memory store (unit tests): one dict
 
     def apply(self, writes: dict[int, dict[bytes, bytes]], last_offsets: dict[int, int]) -> None:
         """Apply ``writes`` (partition → key → value), written to the changelog in this order, whose last
@@ -152,14 +154,14 @@ class TableState:
 class PartitionView:
     """One partition of a ``BatchState``: the ``Store`` a ``Processor`` reads and writes."""
 
-    __slots__ = ("partition", "held", "state")
+    __slots__ = ("partition", "held", "read")
 
     def __init__(self, partition: int, held: dict[bytes, bytes], state: TableState) -> None:
-        self.partition, self.held, self.state = partition, held, state
+        self.partition, self.held, self.read = partition, held, state.reader(partition)
 
     def get(self, key: bytes) -> bytes | None:
         value = self.held.get(key)
-        return value if value is not None else self.state.get(self.partition, key)
+        return value if value is not None else self.read(key)
 
     def set(self, key: bytes, value: bytes) -> None:
         self.held[key] = value

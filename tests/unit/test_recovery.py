@@ -87,3 +87,34 @@ def test_rebuild_does_not_step_over_a_transition_of_the_last_minute():
     fx = restarted.on_tick(0, store)
     assert [a.kind for a in fx.alerts] == ["due_soon"]
     assert decode_stored(store[b"A"]).sla == "due_soon"
+
+
+def _accepted_stored(dossier: str, at: datetime):
+    proc, store = processor(), DictStore()
+    proc.on_event(0, 0, accepted(dossier, at), store)
+    return decode_stored(store[dossier.encode()])
+
+
+def test_old_throughput_buckets_leave_memory_once_published_and_late_updates_are_counted():
+    counters = Counters()
+    old = _accepted_stored("OLD", datetime(2026, 11, 2, 9, 0, tzinfo=VN))
+    counters.move(0, None, old)
+    minute = next(k for k in contributions(old) if k[0] == "throughput" and k[1] == "m")
+    clock = datetime(2026, 11, 5, 9, 0, tzinfo=VN)  # three days on: past the 2-day retention of minute buckets
+
+    counters.evict(0, clock)
+    assert minute in counters.counts[0], "an unpublished bucket stays until it is drained"
+    counters.drain({0: clock})
+    counters.evict(0, clock)
+    assert minute not in counters.counts[0]
+    assert any(k[1] == "h" for k in counters.counts[0] if k[0] == "throughput"), "hour buckets keep 62 days"
+
+    counters.move(0, None, _accepted_stored("LATE", datetime(2026, 11, 2, 9, 0, 30, tzinfo=VN)))  # same old minute
+    assert minute not in counters.counts[0] and counters.late_updates == 1
+
+    # a rebuild recounts from the table, and old buckets go again once published
+    counters.rebuild([old], {0})
+    assert minute in counters.counts[0]
+    counters.drain({0: clock})
+    counters.evict(0, clock)
+    assert minute not in counters.counts[0]
