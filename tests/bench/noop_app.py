@@ -3,10 +3,12 @@
 Run as ``python -m tests.bench.noop_app`` by ``tests.bench.run``. It takes the
 same ``ONESTOP_*`` settings as the worker (broker, topic, partitions, app id)
 and mirrors the worker's consumer configuration (raw serializers, offsets
-reset to earliest, commit every 2,000 records or 1 s, one ``stream.events()``
-loop), but it has no table (in-memory store), no web server, no timers and no
+reset to earliest, commit every 2,000 records or 1 s), but it has no table (in-memory store), no web server, no timers and no
 sends. So "no-op rate ÷ worker rate" is what our processing and the table
-cost on top of Faust's per-record machinery.
+cost on top of Faust's per-record machinery. It reads with one
+``stream.events()`` loop, the plainest agent there is; with
+``BENCH_NOOP_MODE=batches`` it reads the way the worker does, in batches of
+``worker_batch`` records (``stream.take_events``), and does nothing with them.
 
 Besides the consumer group's committed offsets (which ``tests.bench.run``
 polls, exactly as for the worker), the agent writes its own wall-clock stamps

@@ -422,14 +422,14 @@ def _read_stamps(path: Path) -> dict[str, float] | None:
 
 
 def measure_noop(settings: Settings, watch: GroupWatch, services: BenchServices, run_id: str,
-                 timeout: float) -> Result:
+                 timeout: float, mode: str = "events") -> Result:
     app_id = f"bench-noop-{run_id}"
     noop_settings = settings.model_copy(update={"app_id": app_id})
     stamps = settings.home / f"{app_id}.stamps.json"
     from onestop.settings import settings_env
 
     env = settings_env(noop_settings)
-    env.update(BENCH_EXPECT=str(watch.total), BENCH_STAMPS=str(stamps))
+    env.update(BENCH_EXPECT=str(watch.total), BENCH_STAMPS=str(stamps), BENCH_NOOP_MODE=mode)
     try:
         result = measure_group("noop", app_id, watch, services,
                                lambda: services.start_module("noop", "tests.bench.noop_app", env), timeout)
@@ -754,6 +754,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
                    help="after the measured passes, profile one more worker pass with py-spy into DIR")
     p.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy executable (default: from PATH)")
+    p.add_argument("--noop-mode", choices=("events", "batches"), default="events",
+                   help="how the no-op agent reads: one stream.events() loop (the reference), or the worker's "
+                        "batches (stream.take_events with the worker's batch settings)")
     p.add_argument("--seed", type=int, default=42, help="simulation seed")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds allowed per measured path (default 120 + events/250)")
@@ -822,7 +825,7 @@ def main(argv: list[str] | None = None) -> int:
             if name == "raw":
                 results[name] = measure_raw(settings, watch, args.timeout, args.loop)
             elif name == "noop":
-                results[name] = measure_noop(settings, watch, services, run_id, args.timeout)
+                results[name] = measure_noop(settings, watch, services, run_id, args.timeout, args.noop_mode)
             else:
                 results[name] = measure_worker(settings, watch, services, run_id, args.timeout)
             r = results[name]
@@ -839,6 +842,7 @@ def main(argv: list[str] | None = None) -> int:
                 "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "machine": info,
                 "config": {"events": total, "partitions": args.partitions, "seed": args.seed, "loop": args.loop,
+                           "noop_mode": args.noop_mode,
                            "paths": args.paths, "poll_s": POLL_S},
                 "results": {k: {**asdict(v), "cpu_us_per_event": v.cpu_us_per_event} for k, v in results.items()},
                 "worker_pct_of_noop": round(100 * worker.rate / noop.rate, 1) if noop and worker else None,
