@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     worker_batch: int = Field(1000, ge=1, le=4096, description="Worker: most records handled (and written) as one batch.")
     worker_batch_within_s: float = Field(
         0.05, gt=0, description="Worker: how long a batch waits to fill up before it is handled anyway (seconds).")
+    worker_gc_threshold: str = Field(
+        "50000,20,100", pattern=r"^(\d+,\d+,\d+)?$",
+        description="Worker: Python's gc thresholds (gen0,gen1,gen2); empty keeps Python's 700,10,10. The worker keeps "
+                    "a large long-lived heap (counters, deadline index), which the default rescans thousands of times a minute.")
     publish_interval_s: float = Field(1.0, gt=0, description="How often changed counters go to ioc.metrics.")
     escalate_after_working_days: int = Field(3, ge=1, description="Overdue this many working days: escalation alert.")
     due_soon_hours: float = Field(8.0, gt=0, description="Due-soon horizon in working hours (8 = one working day).")

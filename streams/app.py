@@ -18,6 +18,7 @@ reaches the deadline index through the stream) and publish changed counters to
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -253,8 +254,14 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
     return app
 
 
+def apply_gc_threshold(settings: Settings) -> None:
+    if settings.worker_gc_threshold:
+        gc.set_threshold(*(int(x) for x in settings.worker_gc_threshold.split(",")))
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT."""
+    apply_gc_threshold(settings)
     Path(settings.home / "faust" / settings.app_id).mkdir(parents=True, exist_ok=True)
     if settings.metrics_port:
         from prometheus_client import start_http_server

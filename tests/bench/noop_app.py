@@ -3,7 +3,8 @@
 Run as ``python -m tests.bench.noop_app`` by ``tests.bench.run``. It takes the
 same ``ONESTOP_*`` settings as the worker (broker, topic, partitions, app id)
 and mirrors the worker's consumer configuration (raw serializers, offsets
-reset to earliest, commit every 2,000 records or 1 s), but it has no table (in-memory store), no web server, no timers and no
+reset to earliest, commit every 2,000 records or 1 s) and its garbage-collector
+thresholds (``worker_gc_threshold``), but it has no table (in-memory store), no web server, no timers and no
 sends. So "no-op rate ÷ worker rate" is what our processing and the table
 cost on top of Faust's per-record machinery. It reads with one
 ``stream.events()`` loop, the plainest agent there is; with
@@ -28,6 +29,7 @@ from pathlib import Path
 import faust
 
 from onestop.settings import Settings
+from streams.app import apply_gc_threshold
 
 
 def create_app(settings: Settings, expect: int, stamps: Path | None, batched: bool = False) -> faust.App:
@@ -86,6 +88,7 @@ def create_app(settings: Settings, expect: int, stamps: Path | None, batched: bo
 
 def main() -> None:
     settings = Settings()
+    apply_gc_threshold(settings)  # as the worker, so that the two differ only in what the agent does
     (settings.home / "faust" / settings.app_id).mkdir(parents=True, exist_ok=True)
     stamps = Path(os.environ["BENCH_STAMPS"]) if os.environ.get("BENCH_STAMPS") else None
     app = create_app(settings, int(os.environ.get("BENCH_EXPECT", "0")), stamps,
