@@ -140,8 +140,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
         for ev in batch:
             msg = ev.message
             view = held.view(msg.partition)
-            if not getattr(ev, "refetched", False):
-                done.append(ev)  # (a record read again to fill a gap is not Faust's to acknowledge)
+            done.append(ev)
             if msg.topic == settings.topic_events:
                 if not guard.admit(msg.partition, msg.offset):
                     DUPLICATE.inc()  # the table already holds its effects (a redelivery)
@@ -189,8 +188,13 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
             fatal(exc)
             raise
         for ev in done:
-            await stream.ack(ev)
-        handled["records"] += len(done)
+            if getattr(ev, "refetched", False):
+                # Faust's consumer never handed this record out, but it may still count it as missing:
+                # mark its offset done, or the partition's commits stop short of it for good.
+                app.consumer.ack(ev.message)
+            else:
+                await stream.ack(ev)
+        handled["records"] += sum(1 for ev in done if not getattr(ev, "refetched", False))
 
     async def fill_gaps(batch: list) -> list:
         """The batch, with input records the consumer skipped (see OffsetGuard) read again and put in place."""

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import TP
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +22,14 @@ class Refetched:
 
 
 class _Message:
-    __slots__ = ("topic", "partition", "offset", "key", "value", "tp")
+    """What the batch loop, and Faust's ``Consumer.ack``, read of a message."""
+
+    __slots__ = ("topic", "partition", "offset", "key", "value", "tp", "acked", "__weakref__")
 
     def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
         self.topic, self.partition, self.offset, self.key, self.value = topic, partition, offset, key, value
-        self.tp = (topic, partition)
+        self.tp = TP(topic, partition)
+        self.acked = False
 
 
 async def read_range(bootstrap: str, topic: str, partition: int, start: int, end: int, *,

@@ -75,7 +75,9 @@ class OffsetGuard:
     along. The next owner of the partition then starts past them. The table stores, per partition,
     the last input offset whose effects it holds (``OFFSET_KEY``, written in the same changelog batch
     as those effects), so such a gap shows: ``gaps`` names the missing offsets of a batch, the worker
-    reads them itself and folds them first.
+    reads them itself, folds them first, and marks them acknowledged in Faust's consumer (which may
+    have dropped them from its queues without acknowledging them: then its commits would stop short
+    of them for good).
     """
 
     def __init__(self) -> None:

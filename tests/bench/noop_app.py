@@ -9,7 +9,8 @@ sends. So "no-op rate ÷ worker rate" is what our processing and the table
 cost on top of Faust's per-record machinery. It reads with one
 ``stream.events()`` loop, the plainest agent there is; with
 ``BENCH_NOOP_MODE=batches`` it reads the way the worker does, in batches of
-``worker_batch`` records (``stream.take_events``), and does nothing with them.
+``worker_batch`` records (``stream.noack_take``, then one ack per record), and
+does nothing with them.
 
 Besides the consumer group's committed offsets (which ``tests.bench.run``
 polls, exactly as for the worker), the agent writes its own wall-clock stamps
@@ -74,9 +75,11 @@ def create_app(settings: Settings, expect: int, stamps: Path | None, batched: bo
     if batched:
         @app.agent(source)
         async def noop_batches(stream: faust.StreamT) -> None:
-            async for batch in stream.take_events(settings.worker_batch, within=settings.worker_batch_within_s):
-                for _event in batch:
+            async for batch in stream.noack_take(settings.worker_batch, within=settings.worker_batch_within_s):
+                for event in batch:
                     seen()
+                for event in batch:
+                    await stream.ack(event)
     else:
         @app.agent(source)
         async def noop(stream: faust.StreamT) -> None:

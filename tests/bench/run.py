@@ -757,7 +757,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--py-spy", default=shutil.which("py-spy"), help="py-spy executable (default: from PATH)")
     p.add_argument("--noop-mode", choices=("events", "batches"), default="events",
                    help="how the no-op agent reads: one stream.events() loop (the reference), or the worker's "
-                        "batches (stream.take_events with the worker's batch settings)")
+                        "batches (stream.noack_take with the worker's batch settings, then an ack per record)")
     p.add_argument("--seed", type=int, default=42, help="simulation seed")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds allowed per measured path (default 120 + events/250)")
