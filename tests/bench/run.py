@@ -480,21 +480,12 @@ def create_changelog(settings: Settings, app_id: str) -> str:
     metadata is assigned none of its partitions. Creating it here also keeps topic creation out of
     the timed window.
     """
-    from kafka import KafkaAdminClient
+    from onestop.cli.replay import create_changelog as create_compacted_changelog
+    from streams.app import changelog_topic
 
-    name = f"{app_id}-dossier-state-changelog"  # Faust's name for the table "dossier-state"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","), client_id="onestop-bench")
-    try:
-        response = admin.create_topics({name: {"num_partitions": settings.partitions,
-                                               "replication_factor": settings.replication_factor,
-                                               "configs": {"cleanup.policy": "compact"}}}, raise_errors=False)
-        errors = [t for t in response.get("topics", []) if t.get("error_code") not in (0, 36)]  # 36: exists
-        if errors:
-            raise RuntimeError(f"creating {name} failed: {errors}")
-        admin.wait_for_topics([name], timeout_ms=30_000)
-    finally:
-        admin.close()
-    return name
+    worker = settings.model_copy(update={"app_id": app_id})
+    create_compacted_changelog(worker, settings.partitions)
+    return changelog_topic(worker)
 
 
 def worker_settings(settings: Settings, app_id: str) -> Settings:
