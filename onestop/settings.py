@@ -13,9 +13,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
 def _default_home() -> Path:
     return Path.home() / ".local" / "state" / "onestop-ioc"
 

@@ -38,7 +38,7 @@ from producers.sim_arrivals import Arrival
 from producers.sim_calendar import WorkAxis
 
 if TYPE_CHECKING:
-    from producers.simulator import SimulationConfig
+    from producers.sim_config import SimulationConfig
 
 E = EventType
 NAMESPACE = uuid.UUID("6f1b7f0e-3c55-4a8e-9d55-0e6c1d1a4b21")

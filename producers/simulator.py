@@ -7,7 +7,7 @@ Events come out in occurred_at order across all communes, each dossier with its
 own seq 1, 2, 3…; dossiers still in progress at the end of the period stay
 open, which is the backlog the IOC watches.
 
-The parts: ``sim_arrivals`` (when and where dossiers arrive), ``sim_lifecycle``
+The parts: ``sim_config`` (what to simulate, at which rates), ``sim_arrivals`` (when and where dossiers arrive), ``sim_lifecycle``
 (what happens to each), ``sim_calendar`` (office hours as a number line). The
 rates and the facts behind them are in docs/simulator.md.
 """
@@ -27,108 +27,11 @@ from onestop.sla import legal_due
 from onestop.workcal import WorkCalendar, default_calendar
 from producers.sim_arrivals import Arrivals, ArrivalRates, period_bounds, working_day_weights
 from producers.sim_calendar import WorkAxis
+from producers.sim_config import DEFAULT_MIX, SimulationConfig, SimulationError
 from producers.sim_lifecycle import NAMESPACE, DueFor, Lifecycle, SimulationStats
 
 __all__ = ["DEFAULT_MIX", "NAMESPACE", "Simulation", "SimulationConfig", "SimulationError", "SimulationStats",
            "dossiers_for_rate", "legal_due_for", "simulate"]
-
-# Weighted procedure mix at a commune desk: certification and civil status dominate the volume.
-# Every code must be in the catalogue (checked at start); weights are relative.
-DEFAULT_MIX: dict[str, float] = {
-    "2.000815": 30,  # certified copy from original
-    "2.000884": 8,  # signature attestation
-    "LOCAL-CT-0001": 3,  # attestation of contracts
-    "1.001193": 10,  # birth registration
-    "1.000689": 1,  # birth + parentage recognition
-    "1.000656": 3,  # death registration
-    "1.000894": 3,  # marriage registration
-    "2.000635": 6,  # civil-status extract copy
-    "1.004884": 1,  # re-registration of birth
-    "1.004873": 5,  # marital-status certificate
-    "1.013978": 4,  # first land registration
-    "1.013949": 3,  # land allocation / change of use
-    "1.001776": 4,  # monthly social-assistance allowance
-    "1.001731": 1,  # funeral-cost support
-    "1.001699": 1,  # disability certificate
-    "1.010833": 1,  # relatives of people with meritorious services
-    "2.000720": 3,  # household-business registration change
-}
-
-
-class SimulationError(ValueError):
-    """A simulation that cannot run as configured; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class SimulationConfig:
-    """What to simulate. Defaults and their sources: docs/simulator.md."""
-
-    province_code: str = "42"  # Hà Tĩnh, 69 communes
-    communes: int | None = None  # first N communes in code order; None = all
-    dossiers: int = 1000  # the main knob: dossiers arriving over the period (exact)
-    start: date = date(2026, 11, 2)
-    days: int = 10  # calendar days; the period ends at local midnight of start + days
-    seed: int = 42
-    not_before: datetime | None = None  # live mode: nothing arrives before this instant
-    # channels and arrivals
-    online_share: float = 0.30  # Hà Tĩnh 29.1% (2020); provinces 16.94%, national 39.98% (Nov 2025)
-    postal_share: float = 0.02
-    online_after_hours_share: float = 0.25  # of online submissions: evenings of working days
-    morning_share: float = 0.60  # of office-hours arrivals: the first session
-    commune_size_spread: float = 0.5  # sigma of the log-normal commune size
-    daily_variation: float = 0.15  # sigma of the log-normal day-to-day variation
-    desk_pickup_hours: float = 1.5  # median working hours until the desk takes up a remote submission
-    # reception (no clock)
-    refusal_at_reception_rate: float = 0.01
-    withdrawal_before_acceptance_rate: float = 0.005  # of online and postal submissions
-    reception_supplement_rate: float = 0.04
-    reception_abandon_share: float = 0.15  # of reception supplement requests: the citizen never returns
-    # processing (the clock runs)
-    supplement_rate: float = 0.05
-    second_supplement_rate: float = 0.05  # of dossiers with a processing-stage supplement
-    supplement_wait_days: float = 2.0  # median working days until the supplement arrives
-    financial_obligation_rate: float = 0.85  # of land dossiers
-    financial_wait_days: float = 3.0
-    hop_rate: float = 0.25  # inter-agency hop, of dossiers with a multi-day legal time
-    withdrawal_rate: float = 0.01
-    refusal_rate: float = 0.005  # refused after acceptance
-    stop_rate: float = 0.005  # processing stopped (form 05)
-    late_rate: float = 0.02  # resolved after the original due date
-    extension_rate: float = 0.4  # of late dossiers: an apology letter with a new date (form 04)
-    # returning the result
-    electronic_result_share: float = 0.5  # of online dossiers: the result goes to the e-store
-    pickup_median_hours: float = 12.0  # median working hours from result ready to handed over
-    pickup_median_hours_same_day: float = 2.0
-    procedure_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
-
-    def __post_init__(self) -> None:
-        problems = [f"{f.name} must be between 0 and 1, got {getattr(self, f.name)}" for f in fields(self)
-                    if f.name.endswith(("_rate", "_share")) and not 0 <= getattr(self, f.name) <= 1]
-        if self.online_share + self.postal_share > 1:
-            problems.append("online_share + postal_share must not exceed 1")
-        if self.online_after_hours_share >= 1 and self.online_share >= 1:
-            problems.append("with online_share 1, online_after_hours_share must be below 1")
-        if self.dossiers < 0:
-            problems.append(f"dossiers must be >= 0, got {self.dossiers}")
-        if self.days < 1:
-            problems.append(f"days must be >= 1, got {self.days}")
-        if self.communes is not None and self.communes < 1:
-            problems.append(f"communes must be >= 1, got {self.communes}")
-        if not self.procedure_mix or any(w < 0 for w in self.procedure_mix.values()) \
-                or sum(self.procedure_mix.values()) <= 0:
-            problems.append("procedure_mix needs positive weights")
-        for name in ("commune_size_spread", "daily_variation"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0")
-        for name in ("desk_pickup_hours", "supplement_wait_days", "financial_wait_days", "pickup_median_hours",
-                     "pickup_median_hours_same_day"):
-            if getattr(self, name) <= 0:
-                problems.append(f"{name} must be > 0")
-        if self.not_before is not None and self.not_before.tzinfo is None:
-            problems.append("not_before must carry a timezone")
-        if problems:
-            raise SimulationError("invalid simulation: " + "; ".join(problems))
-
 
 def legal_due_for(catalogue: Catalogue | None = None, calendar: WorkCalendar | None = None) -> DueFor:
     """The receipt's due date as a one-stop system issues it: the legal time (``onestop.sla.legal_due``).

@@ -12,9 +12,8 @@ from typing import Any
 import msgspec
 
 from onestop import dlq, events
+from onestop.wire import CounterBatch, decode_alert
 from sinks import schema
-from streams.counters import CounterBatch
-from streams.model import decode_alert
 
 Rows = dict[str, list[list[Any]]]
 

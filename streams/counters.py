@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from onestop.wire import CounterBatch
 from streams.model import StoredDossier
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -40,17 +41,6 @@ Key = tuple
 WAITING = {5: "supplement", 6: "financial"}
 # How long finer throughput buckets stay in memory (by the partition's clock); ClickHouse keeps them all.
 RETENTION = {"m": timedelta(days=2), "h": timedelta(days=62), "d": timedelta(days=800)}
-
-
-class CounterBatch(msgspec.Struct, frozen=True, kw_only=True):
-    """One message on ioc.metrics: changed counters of one source partition."""
-
-    kind: str = "counters"
-    source_partition: int
-    version: int  # monotonic per publisher; the sink keeps the highest per key
-    epoch: int = 0  # version of the partition's last rebuild: its rows with a lower version are void
-    as_of: datetime | None  # the partition's clock when published
-    rows: list[tuple]  # (family, *key, count)
 
 
 def bucket_start(at: datetime, granularity: str) -> datetime:

@@ -64,8 +64,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-from onestop.cli.demo import Services
-from onestop.settings import REPO_ROOT, Settings
+from ops.services import Services
+from onestop.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 PATHS = ("raw", "noop", "worker")
 TARGET_RATE = 3000.0  # events/s of the full worker
@@ -200,7 +202,7 @@ class CpuWindow:
 
 
 def broker_pid(settings: Settings) -> int | None:
-    from onestop.cli.broker import BrokerPaths
+    from ops.broker import BrokerPaths
 
     text = BrokerPaths.of(settings).pid.read_text().strip() if BrokerPaths.of(settings).pid.is_file() else ""
     return int(text) if text.isdigit() else None
@@ -480,7 +482,7 @@ def create_changelog(settings: Settings, app_id: str) -> str:
     metadata is assigned none of its partitions. Creating it here also keeps topic creation out of
     the timed window.
     """
-    from onestop.cli.replay import create_changelog as create_compacted_changelog
+    from ops.replay import create_changelog as create_compacted_changelog
     from streams.app import changelog_topic
 
     worker = settings.model_copy(update={"app_id": app_id})
@@ -781,7 +783,7 @@ def _loop_env(home: Path, loop: str) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from onestop.cli import broker
+    from ops import broker, topics
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_interrupt)
@@ -802,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
         print_machine(info)
         t = time.monotonic()
         broker.start(settings)
-        broker.create_topics(settings)
+        topics.create_topics(settings)
         print(f"Kafka on {settings.kafka_bootstrap} (home {home}), topics with {args.partitions} partitions, "
               f"ready in {time.monotonic() - t:.1f}s")
         total, seconds, kinds = publish(settings, args.events, args.seed, timeout=args.timeout)

@@ -3,7 +3,7 @@
 Each test gets its own topic namespace on the session broker, so the runs it
 compares read exactly the same input, and nothing another test publishes
 leaks in. Workers are real ``onestop worker`` subprocesses started through
-``onestop.cli.demo.Services`` and stopped by pid.
+``ops.services.Services`` and stopped by pid.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Iterable
 
 from onestop import dlq
-from onestop.cli import broker
-from onestop.cli.demo import Services
-from onestop.cli.lag import group_lag, wait_caught_up
-from onestop.cli.replay import create_changelog
+from ops import broker, topics
+from ops.services import Services
+from ops.lag import group_lag, wait_caught_up
+from ops.replay import create_changelog
 from onestop.settings import Settings
 from producers.publisher import Publisher
 from streams.model import Alert
@@ -37,7 +37,7 @@ def namespace(base: Settings, name: str, home: Path) -> Settings:
         "topic_events": f"it.{name}.events", "topic_ticks": f"it.{name}.ticks",
         "topic_state": f"it.{name}.state", "sink_group": f"it-{name}-sink",
     })
-    broker.create_topics(settings, {settings.topic_events: settings.partitions,
+    topics.create_topics(settings, {settings.topic_events: settings.partitions,
                                     settings.topic_ticks: settings.partitions})
     return settings
 
@@ -51,7 +51,7 @@ def run_settings(settings: Settings, run: str, home: Path, **extra: object) -> S
         "topic_dlq": f"{settings.topic_events.removesuffix('.events')}.{run}.dlq",
         **extra,
     })
-    broker.create_topics(out, dict.fromkeys((out.topic_metrics, out.topic_alerts, out.topic_dlq), out.partitions))
+    topics.create_topics(out, dict.fromkeys((out.topic_metrics, out.topic_alerts, out.topic_dlq), out.partitions))
     create_changelog(out, out.partitions)  # Faust races its own creation of it when workers start together
     return out
 

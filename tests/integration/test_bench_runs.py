@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from onestop.settings import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from datetime import date
 
 import pytest
 
-from onestop.cli.demo import Services
+from ops.services import Services
 from producers.simulator import SimulationConfig, simulate
 from stream_runs import (alert_content, assert_same_outcome, committed_progress, expected_backlog, grep_log,
                          namespace, publish, read_outcome, run_settings, wait_worker)

@@ -18,10 +18,10 @@ from kafka import KafkaConsumer, TopicPartition
 from typer.testing import CliRunner
 
 from onestop import events
-from onestop.cli import broker
-from onestop.cli.dlq import app as dlq_app
-from onestop.cli.dlq import recent_dead_letters
-from onestop.cli.importer import import_file as import_command
+from ops import broker, topics
+from onestop_cli.dlq import app as dlq_app
+from ops.dlq_tail import recent_dead_letters
+from onestop_cli.importer import import_file as import_command
 from onestop.settings import Settings, get_settings
 from producers.importer import import_file
 from producers.publisher import Publisher
@@ -40,7 +40,7 @@ def topics(kafka_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     settings = kafka_settings.model_copy(update={
         "home": tmp_path_factory.mktemp("importer-home"),
         "topic_events": f"it-import-events-{tag}", "topic_dlq": f"it-import-dlq-{tag}"})
-    broker.create_topics(settings, {settings.topic_events: 3, settings.topic_dlq: 3})
+    topics.create_topics(settings, {settings.topic_events: 3, settings.topic_dlq: 3})
     return settings
 
 

@@ -5,8 +5,8 @@ from datetime import date
 
 import pytest
 
-from onestop.cli.demo import Services
-from onestop.cli.lag import pipeline_groups, wait_caught_up
+from ops.services import Services
+from ops.lag import pipeline_groups, wait_caught_up
 from producers.publisher import Publisher
 from producers.simulator import SimulationConfig, simulate
 from sinks.clickhouse import connect, query

@@ -14,9 +14,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from onestop.cli import replay as replay_cli
-from onestop.cli.demo import Services
 from onestop.settings import get_settings, settings_env
+from onestop_cli import replay as replay_cli
+from ops import replay as replay_ops
+from ops.services import Services
 from producers.simulator import SimulationConfig, simulate
 from stream_runs import (assert_same_outcome, expected_backlog, namespace, publish, read_outcome, run_settings,
                          wait_worker)
@@ -27,14 +28,14 @@ CFG = SimulationConfig(communes=69, dossiers=4_500, seed=3112, start=date(2026, 
 
 
 def test_replay_settings_default_to_a_fresh_app_id_and_suffixed_topics(kafka_settings):
-    rs = replay_cli.replay_settings(kafka_settings, stamp="20261123T101500Z")
+    rs = replay_ops.replay_settings(kafka_settings, stamp="20261123T101500Z")
     assert rs.app_id == f"{kafka_settings.app_id}-replay-20261123T101500Z"
     assert rs.clock == "event" and rs.web_port == 0
     assert (rs.topic_metrics, rs.topic_alerts, rs.topic_dlq) == tuple(
         f"{t}.replay-20261123T101500Z" for t in (kafka_settings.topic_metrics, kafka_settings.topic_alerts,
                                                  kafka_settings.topic_dlq))
     assert rs.topic_events == kafka_settings.topic_events
-    in_place = replay_cli.replay_settings(kafka_settings, stamp="x", in_place=True)
+    in_place = replay_ops.replay_settings(kafka_settings, stamp="x", in_place=True)
     assert (in_place.topic_metrics, in_place.topic_alerts) == (kafka_settings.topic_metrics,
                                                               kafka_settings.topic_alerts)
 
@@ -72,7 +73,7 @@ def test_replay_reproduces_the_live_counters_and_alert_ids(kafka_settings, tmp_p
     said = " ".join(run.output.split())
     assert "same counters and alert ids as the live topics" in said and "events/s" in said
 
-    replayed = replay_cli.replay_settings(live, app_id="it-replay-again", suffix=".replay-it")
+    replayed = replay_ops.replay_settings(live, app_id="it-replay-again", suffix=".replay-it")
     got, want = read_outcome(replayed), read_outcome(live)
     assert_same_outcome(got, want, "replay vs live run")
     assert len(got.alerts) == len(got.alert_ids)  # a clean run sends every alert once
@@ -81,6 +82,6 @@ def test_replay_reproduces_the_live_counters_and_alert_ids(kafka_settings, tmp_p
 
 
 def test_compare_reports_every_difference():
-    cmp = replay_cli.Comparison(counter_diff={("backlog", "18073"): (2, 3)}, missing_alerts={"a"}, extra_alerts=set())
+    cmp = replay_ops.Comparison(counter_diff={("backlog", "18073"): (2, 3)}, missing_alerts={"a"}, extra_alerts=set())
     assert not cmp.ok
-    assert replay_cli.Comparison(counter_diff={}, missing_alerts=set(), extra_alerts=set()).ok
+    assert replay_ops.Comparison(counter_diff={}, missing_alerts=set(), extra_alerts=set()).ok

@@ -17,7 +17,7 @@ from datetime import date
 
 import pytest
 
-from onestop.cli.demo import Services
+from ops.services import Services
 from producers.simulator import SimulationConfig, simulate
 from stream_runs import (assert_same_outcome, committed_progress, expected_backlog, grep_log, group_partitions,
                          namespace, publish, read_outcome, run_settings, wait_worker)

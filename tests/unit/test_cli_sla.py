@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
-from onestop.cli.sla import app
+from onestop_cli.sla import app
 from onestop.events import Channel, DossierEvent, EventType, encode
 
 runner = CliRunner()

@@ -474,8 +474,9 @@ def test_dockerignore_keeps_what_the_build_needs() -> None:
         for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    needed = ["pyproject.toml", "uv.lock", "README.md", "onestop/settings.py", "onestop/cli/__init__.py"]
-    needed += [f"{package}/__init__.py" for package in ("producers", "streams", "sinks", "dashboards")]
+    needed = ["pyproject.toml", "uv.lock", "README.md", "onestop/settings.py", "ops/kafka/pom.xml"]
+    needed += [f"{package}/__init__.py" for package in ("onestop_cli", "ops", "producers", "streams", "sinks",
+                                                        "dashboards")]
     for path in needed:
         assert (ROOT / path).exists(), path
         excluded = [p for p in patterns if not p.startswith("!") and any(

@@ -366,7 +366,7 @@ def test_token_file_may_be_json(tmp_path):
 
 
 def test_cli_hash_token_output_goes_straight_into_the_tokens_file(tmp_path):
-    from onestop.cli import gateway as cli
+    from onestop_cli import gateway as cli
 
     result = CliRunner().invoke(cli.app, ["hash-token", "--commune", HOME, "--stdin"], input="s3cret\n")
     assert result.exit_code == 0, result.output
@@ -376,7 +376,7 @@ def test_cli_hash_token_output_goes_straight_into_the_tokens_file(tmp_path):
 
 
 def test_cli_openapi_check_passes_on_the_checked_in_spec():
-    from onestop.cli import gateway as cli
+    from onestop_cli import gateway as cli
 
     result = CliRunner().invoke(cli.app, ["openapi", "--check"])
     assert result.exit_code == 0, result.output

@@ -355,7 +355,7 @@ def test_dry_run_prints_json_lines_and_a_summary():
 
 
 def test_cli_simulate_dry_run_and_errors():
-    from onestop.cli import app
+    from onestop_cli import app
 
     result = CliRunner().invoke(app, ["simulate", "--dry-run", "-c", "2", "-n", "20", "--rate", "late_rate=0.1"])
     assert result.exit_code == 0, result.output

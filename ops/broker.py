@@ -1,8 +1,8 @@
 """Runner of the local Apache Kafka broker: real Kafka (KRaft, one node) without Docker.
 
-The broker's jars come from Maven Central through ``deploy/kafka/pom.xml`` into
-``Settings.cache_dir``; its configuration is rendered from
-``deploy/kafka/server.properties`` into ``Settings.home/kafka``, where its data,
+The broker's jars come from Maven Central through ``ops/kafka/pom.xml`` (shipped
+inside this package) into ``Settings.cache_dir``; its configuration is rendered from
+``ops/kafka/server.properties`` into ``Settings.home/kafka``, where its data,
 log and pid file live too. The JVM runs detached in its own session, so it
 outlives the command that started it, and ``stop`` only ever signals the pid
 this module recorded, after checking that the pid is still that broker.
@@ -24,15 +24,15 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Any
 
-from onestop.settings import REPO_ROOT, Settings
+from onestop.settings import Settings
+from ops.admin import BrokerError, admin
 
-DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
+# The pom and the broker template are package data: they work from a checkout and from an installed wheel.
+DEPLOY_DIR = Path(__file__).resolve().parent / "kafka"
 POM = DEPLOY_DIR / "pom.xml"
 TEMPLATE = DEPLOY_DIR / "server.properties"
 MAIN_CLASS = "kafka.Kafka"
@@ -60,10 +60,6 @@ logger.request.level = WARN
 logger.clients.name = org.apache.kafka.clients
 logger.clients.level = WARN
 """
-
-
-class BrokerError(RuntimeError):
-    """The local broker could not be fetched, started, stopped or configured."""
 
 
 @dataclass(frozen=True)
@@ -223,28 +219,12 @@ def _launch(libs: Path, paths: BrokerPaths) -> subprocess.Popen[bytes]:
     return proc
 
 
-@contextlib.contextmanager
-def _admin(port: int, timeout_s: float = 10.0) -> Iterator[Any]:
-    from kafka import KafkaAdminClient
-
-    client = KafkaAdminClient(
-        bootstrap_servers=f"127.0.0.1:{port}",
-        client_id="onestop-broker-runner",
-        bootstrap_timeout_ms=int(timeout_s * 1000),
-        request_timeout_ms=int(timeout_s * 1000),
-    )
-    try:
-        yield client
-    finally:
-        client.close()
-
-
 def _answers_metadata(port: int, timeout_s: float = 3.0) -> bool:
     """True if a broker on 127.0.0.1:``port`` answers a metadata request with a live node."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()  # cheap, and quiet, while booting
-        with _admin(port, timeout_s) as admin:
-            return bool(admin.describe_cluster().get("brokers"))
+        with admin(port, timeout_s) as client:
+            return bool(client.describe_cluster().get("brokers"))
     except Exception:  # kafka-python raises a zoo of errors while a broker boots
         return False
 
@@ -346,13 +326,4 @@ def _gone(pid: int, paths: BrokerPaths) -> bool:
     return True
 
 
-# The pipeline's topics live in onestop.cli.topics; re-exported here for callers of the runner.
-from onestop.cli.topics import (  # noqa: E402
-    create_topics,
-    list_topics,
-    pipeline_topics,
-    topic_configs,
-)
-
-__all__ = ["BrokerError", "BrokerPaths", "BrokerStatus", "create_topics", "ensure_jars", "libs_dir",
-           "list_topics", "pipeline_topics", "start", "status", "stop", "topic_configs"]
+__all__ = ["BrokerError", "BrokerPaths", "BrokerStatus", "ensure_jars", "libs_dir", "start", "status", "stop"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from onestop.cli.broker import BrokerError, _admin
 from onestop.settings import Settings
+from ops.admin import BrokerError, admin
 
 
 def pipeline_topics(settings: Settings) -> dict[str, int]:
@@ -31,8 +31,8 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
 
 def list_topics(settings: Settings) -> dict[str, int]:
     """Partition count of every non-internal topic on the local broker."""
-    with _admin(settings.kafka_port) as admin:
-        return _partition_counts(admin, None)
+    with admin(settings.kafka_port) as client:
+        return _partition_counts(client, None)
 
 
 def _partition_counts(admin: Any, names: list[str] | None) -> dict[str, int]:
@@ -51,16 +51,16 @@ def create_topics(settings: Settings, topics: dict[str, int] | None = None) -> d
     """
     wanted = pipeline_topics(settings) if topics is None else dict(topics)
     configs = topic_configs(settings)
-    with _admin(settings.kafka_port) as admin:
-        existing = _partition_counts(admin, None)
+    with admin(settings.kafka_port) as client:
+        existing = _partition_counts(client, None)
         _check_partitions(wanted, existing)
         missing = {name: n for name, n in wanted.items() if name not in existing}
         if missing:
             request = {name: {"num_partitions": n, "replication_factor": settings.replication_factor,
                               "configs": configs.get(name, {})} for name, n in missing.items()}
-            _raise_create_errors(admin.create_topics(request, raise_errors=False))
-            admin.wait_for_topics(list(missing), timeout_ms=30_000)
-        counts = _partition_counts(admin, list(wanted))
+            _raise_create_errors(client.create_topics(request, raise_errors=False))
+            client.wait_for_topics(list(missing), timeout_ms=30_000)
+        counts = _partition_counts(client, list(wanted))
     _check_partitions(wanted, counts)
     return counts
 

@@ -17,12 +17,13 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from onestop.settings import REPO_ROOT, get_settings
+from onestop.settings import get_settings
 
 console = Console(stderr=True)
 app = typer.Typer(help="HTTP ingest gateway: commune one-stop systems POST contract-v1 events.",
                   rich_markup_mode="rich")
-SPEC_FILE = REPO_ROOT / "producers" / "openapi" / "gateway.v1.json"
+# The checked-in copy of the spec, relative to a checkout (the served spec is built from the code).
+SPEC_FILE = Path("producers/openapi/gateway.v1.json")
 
 
 def _serve(host: Optional[str], port: Optional[int]) -> None:

@@ -1,8 +1,10 @@
 """The ``onestop`` command: one entry point for operators, data teams and scripts.
 
-The CLI is the composition root. It is the only part of the ``onestop``
-package allowed to reach the adapters (Kafka, Faust, ClickHouse, HTTP), and it
-imports them lazily inside each command so ``onestop --help`` stays fast.
+This package is the composition root: it sits on top of the domain core
+(``onestop``), the adapters (``producers``, ``streams``, ``sinks``, ``dashboards``)
+and local operations (``ops``), and wires them together. Nothing imports it but
+the ``onestop`` console script and its own tests. It imports the adapters lazily
+inside each command so ``onestop --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from onestop.cli import dlq, gateway, importer, kafka, pipeline, replay, sla
+    from onestop_cli import demo, dlq, gateway, importer, kafka, pipeline, replay, sla
 
     app.add_typer(kafka.app, name="kafka", help="Run the local Apache Kafka broker (KRaft, 127.0.0.1).")
     app.add_typer(sla.app, name="sla", help="The legal SLA clock: due dates and classifications.")
@@ -33,6 +35,7 @@ def _register() -> None:
     app.add_typer(dlq.app, name="dlq", help="Inspect the dead-letter queue (dossier.dlq).")
     pipeline.register(app)
     replay.register(app)
+    app.command(help="Run the whole pipeline once: Kafka, worker, sink, simulator, backlog report.")(demo.demo)
 
 
 @app.callback()

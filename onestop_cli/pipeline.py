@@ -9,9 +9,9 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from onestop.settings import get_settings
+from onestop_cli.output import print_rows
 
 console = Console()
 
@@ -101,21 +101,6 @@ def query(
     print_rows(columns, rows, fmt)
 
 
-def print_rows(columns: list[str], rows: list[tuple], fmt: str = "table", title: str | None = None) -> None:
-    if fmt == "tsv":
-        print("\t".join(columns))
-        for r in rows:
-            print("\t".join("" if v is None else str(v) for v in r))
-    elif fmt == "jsonl":
-        for r in rows:
-            print(json.dumps(dict(zip(columns, r)), default=str, ensure_ascii=False))
-    else:
-        table = Table(*columns, title=title)
-        for r in rows:
-            table.add_row(*("" if v is None else str(v) for v in r))
-        console.print(table)
-
-
 def schema(
     out: Path = typer.Option(Path("onestop/schema/dossier-event.v1.json"), help="Where to write the JSON Schema."),
     check: bool = typer.Option(False, "--check", help="Fail if the file differs from the contract instead of writing it."),
@@ -149,12 +134,9 @@ def config() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from onestop.cli.demo import demo
-
     app.command(help="Publish simulated commune dossier lifecycles to Kafka (deterministic per seed).")(simulate)
     app.command(help="Run the Faust stream worker: dossier state, backlog, throughput, on-time counts, SLA alerts.")(worker)
     app.command(help="Run the ClickHouse writer: raw events, counters, alerts and dead letters.")(sink)
     app.command(help="Run a SQL query against ClickHouse (chDB by default) and print the result.")(query)
     app.command(help="Write or check the JSON Schema of the event contract.")(schema)
     app.command(help="Show every setting, its ONESTOP_* variable and its current value.")(config)
-    app.command(help="Run the whole pipeline once: Kafka, worker, sink, simulator, backlog report.")(demo)

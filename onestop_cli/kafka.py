@@ -1,6 +1,6 @@
 """``onestop kafka``: the local Apache Kafka broker (KRaft, one node, 127.0.0.1) for development and demos.
 
-The work is done by :mod:`onestop.cli.broker`; this module only parses options and prints.
+The work is done by :mod:`ops.broker` and :mod:`ops.topics`; this module only parses options and prints.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def start(
     timeout: float = typer.Option(90.0, help="Seconds to wait for the broker to answer."),
 ) -> None:
     """Fetch the jars if needed, start the broker (or reuse the running one) and create the topics."""
-    from onestop.cli import broker
+    from ops import broker, topics
 
     settings = _settings(port, controller_port)
     try:
@@ -63,7 +63,7 @@ def start(
         with err.status(f"Starting Kafka on 127.0.0.1:{settings.kafka_port}…"):
             state = broker.start(settings, timeout=timeout)
         with err.status("Creating topics…"):
-            counts = broker.create_topics(settings)
+            counts = topics.create_topics(settings)
     except broker.BrokerError as error:
         _fail(error)
     verb = "already running" if state.reused else "started"
@@ -78,7 +78,7 @@ def start(
 @app.command()
 def stop() -> None:
     """Stop the broker started from this ONESTOP_HOME (only its recorded pid)."""
-    from onestop.cli import broker
+    from ops import broker, topics
 
     settings = _settings()
     try:
@@ -92,7 +92,7 @@ def stop() -> None:
 @app.command()
 def status() -> None:
     """Show whether the broker runs and answers; exit code 0 if it does, 1 if not."""
-    from onestop.cli import broker
+    from ops import broker, topics
 
     state = broker.status(_settings())
     if state.running:
@@ -107,7 +107,7 @@ def topics(
     create: bool = typer.Option(True, "--create/--no-create", help="Create missing pipeline topics first."),
 ) -> None:
     """Create the pipeline topics if missing and list every topic with its partition count."""
-    from onestop.cli import broker
+    from ops import broker, topics
 
     state = broker.status(_settings())
     if not state.running:
@@ -115,8 +115,8 @@ def topics(
     settings = _settings(port=state.port)
     try:
         if create:
-            broker.create_topics(settings)
-        counts = broker.list_topics(settings)
+            topics.create_topics(settings)
+        counts = topics.list_topics(settings)
     except broker.BrokerError as error:
         _fail(error)
     _print_topics(counts)

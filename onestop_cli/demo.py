@@ -7,11 +7,7 @@ independent fold of the simulated events.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import date
@@ -21,50 +17,10 @@ import typer
 from rich.console import Console
 
 from onestop.communes import commune
-from onestop.settings import Settings, get_settings, settings_env
+from onestop.settings import Settings, get_settings
+from ops.services import Services
 
 console = Console()
-
-
-class Services:
-    """The worker and sink processes this demo started; it stops exactly those, by pid."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.logs = settings.home / "logs"
-        self.logs.mkdir(parents=True, exist_ok=True)
-
-    def env(self) -> dict[str, str]:
-        """The parent's environment plus every setting, so children see exactly this configuration."""
-        env = dict(os.environ)
-        env.update(settings_env(self.settings))
-        return env
-
-    def start(self, name: str, *args: str) -> None:
-        log = open(self.logs / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "onestop", *args], env=self.env(),
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def check_alive(self) -> None:
-        for name, p in self.procs.items():
-            if p.poll() is not None:
-                raise RuntimeError(f"{name} exited with code {p.returncode}; see {self.logs / (name + '.log')}")
-
-    def stop(self, name: str, grace: float = 30.0) -> None:
-        p = self.procs.pop(name, None)
-        if p is None or p.poll() is not None:
-            return
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-    def stop_all(self) -> None:
-        for name in list(self.procs):
-            self.stop(name)
 
 
 def _demo_settings(base: Settings) -> Settings:
@@ -79,7 +35,7 @@ def demo(
     keep: bool = typer.Option(False, "--keep", help="Keep the demo data directory afterwards (default: kept, wiped at next start)."),
 ) -> None:
     """Run Kafka, the worker and the sink; simulate; print the backlog per commune from ClickHouse; stop everything."""
-    from onestop.cli import broker
+    from ops import broker, topics
     from producers.run import run_simulation
     from producers.simulator import SimulationConfig, simulate
 
@@ -93,7 +49,7 @@ def demo(
     try:
         with console.status("starting Apache Kafka (KRaft, 127.0.0.1)…"):
             broker.start(settings)
-            broker.create_topics(settings)
+            topics.create_topics(settings)
         console.print(f"[green]✓[/green] Kafka on {settings.kafka_bootstrap}")
         services.start("worker", "worker")
         services.start("sink", "sink")
@@ -113,7 +69,7 @@ def demo(
 
 
 def _wait(settings: Settings, services: Services) -> None:
-    from onestop.cli.lag import pipeline_groups, wait_caught_up
+    from ops.lag import pipeline_groups, wait_caught_up
 
     def poll(lags: dict[str, int]) -> None:
         services.check_alive()
@@ -139,7 +95,7 @@ def _expected_backlog(events) -> Counter:  # type: ignore[no-untyped-def]
 
 
 def _report(settings: Settings, expected: Counter) -> None:
-    from onestop.cli.pipeline import print_rows
+    from onestop_cli.output import print_rows
     from sinks.clickhouse import connect, query
 
     client = connect(settings)

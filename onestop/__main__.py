@@ -1,3 +1,0 @@
-from onestop.cli import main
-
-main()

@@ -1,0 +1,3 @@
+from onestop_cli import main
+
+main()
