@@ -35,11 +35,11 @@ class Settings(BaseSettings):
     kafka_version: str = Field("4.1.1", description="Apache Kafka version fetched from Maven Central.")
     partitions: int = Field(12, ge=1, description="Partition count of every pipeline topic.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of the pipeline topics.")
-    topic_events: str = "dossier.events"
-    topic_dlq: str = "dossier.dlq"
-    topic_state: str = "dossier.state"
-    topic_metrics: str = "ioc.metrics"
-    topic_alerts: str = "dossier.alerts"
+    topic_events: str = Field("dossier.events", description="Dossier lifecycle events, keyed by dossier_id; kept forever.")
+    topic_dlq: str = Field("dossier.dlq", description="Dead letters: rejected input with its reason and source.")
+    topic_state: str = Field("dossier.state", description="Current state of every dossier (compacted).")
+    topic_metrics: str = Field("ioc.metrics", description="Counter batches of the worker (backlog, throughput, on-time).")
+    topic_alerts: str = Field("dossier.alerts", description="SLA alerts: due soon, overdue, escalation, cleared.")
     topic_ticks: str = Field("dossier.ticks", description="Clock ticks for the SLA watch, co-partitioned with events.")
 
     # Faust worker

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 
 import typer
+from pydantic import ValidationError
 
-from onestop.settings import get_settings
+from onestop.settings import Settings, get_settings
+from onestop_cli.options import invalid_settings
 
 app = typer.Typer(
     name="onestop",
@@ -42,7 +44,11 @@ def _register() -> None:
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
 ) -> None:
-    level = logging.DEBUG if verbose else getattr(logging, get_settings().log_level.upper(), logging.INFO)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        raise typer.BadParameter(invalid_settings(Settings, exc)) from None
+    level = logging.DEBUG if verbose else getattr(logging, settings.log_level.upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:
         # kafka-python logs every connection at INFO; operators need its warnings only.

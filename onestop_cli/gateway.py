@@ -17,7 +17,9 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from onestop.settings import get_settings
+from onestop.settings import Settings, get_settings
+from onestop_cli.options import settings_options
+from producers.gateway_settings import GatewaySettings
 
 console = Console(stderr=True)
 app = typer.Typer(help="HTTP ingest gateway: commune one-stop systems POST contract-v1 events.",
@@ -26,15 +28,16 @@ app = typer.Typer(help="HTTP ingest gateway: commune one-stop systems POST contr
 SPEC_FILE = Path("producers/openapi/gateway.v1.json")
 
 
-def _serve(host: Optional[str], port: Optional[int]) -> None:
+GATEWAY_SETTINGS = tuple(GatewaySettings.model_fields)
+KAFKA_SETTINGS = ("kafka_bootstrap", "topic_events", "topic_dlq", "home", "log_level")
+
+
+def _serve(settings: Settings, gateway_settings: GatewaySettings) -> None:
     from producers.gateway import run_gateway
-    from producers.gateway_settings import GatewaySettings
     from producers.tokens import TokenFileError
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    gateway_settings = GatewaySettings(**overrides)
     try:
-        run_gateway(get_settings(), gateway_settings)
+        run_gateway(settings, gateway_settings)
     except TokenFileError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -42,18 +45,20 @@ def _serve(host: Optional[str], port: Optional[int]) -> None:
 
 @app.callback(invoke_without_command=True)
 def _default(ctx: typer.Context) -> None:
-    """Without a sub-command, serve with the ONESTOP_GATEWAY_* settings."""
+    """Without a sub-command, serve with the ONESTOP_GATEWAY_* settings (flags: `onestop gateway serve --help`)."""
     if ctx.invoked_subcommand is None:
-        _serve(None, None)
+        _serve(get_settings(), GatewaySettings())
 
 
 @app.command()
-def serve(
-    host: Optional[str] = typer.Option(None, help="Bind address [env: ONESTOP_GATEWAY_HOST, default 127.0.0.1]."),
-    port: Optional[int] = typer.Option(None, help="TCP port [env: ONESTOP_GATEWAY_PORT, default 8088]."),
-) -> None:
-    """Serve POST /v1/events, /healthz, /metrics and /openapi.json, publishing to Kafka."""
-    _serve(host, port)
+@settings_options(GatewaySettings, *GATEWAY_SETTINGS, into="gateway_settings")
+@settings_options(Settings, *KAFKA_SETTINGS, into="settings")
+def serve(settings: Settings, gateway_settings: GatewaySettings) -> None:
+    """Serve POST /v1/events, /healthz, /metrics and /openapi.json, publishing to Kafka.
+
+    Every flag falls back to the ONESTOP_* variable shown beside it.
+    """
+    _serve(settings, gateway_settings)
 
 
 def _read_token(stdin: bool) -> str:

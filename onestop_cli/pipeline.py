@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from onestop.settings import get_settings
+from onestop.settings import Settings, get_settings
+from onestop_cli.options import settings_options
 from onestop_cli.output import print_rows
 
 console = Console()
@@ -68,19 +69,36 @@ def simulate(
         raise typer.Exit(2) from None
 
 
-def worker() -> None:
-    """Run the Faust stream worker: per-dossier state, rolling backlog, dead letters."""
+KAFKA = ("kafka_bootstrap", "partitions", "topic_events", "topic_dlq", "topic_state", "topic_metrics",
+         "topic_alerts", "topic_ticks")
+WORKER_SETTINGS = ("clock", "app_id", "web_host", "web_port", "metrics_port", "allowed_lateness_s", "live_lag",
+                   "tick_interval_s", "worker_batch", "worker_batch_within_s", "worker_gc_threshold",
+                   "publish_interval_s", "escalate_after_working_days", "due_soon_hours", "calendar_override",
+                   "catalogue_file", *KAFKA, "home", "log_level")
+SINK_SETTINGS = ("clickhouse_dsn", "clickhouse_database", "sink_group", "sink_batch_size", "metrics_port", *KAFKA,
+                 "home", "log_level")
+
+
+@settings_options(Settings, *WORKER_SETTINGS)
+def worker(settings: Settings) -> None:
+    """Run the Faust stream worker: per-dossier state, rolling backlog, throughput, on-time counts, SLA alerts.
+
+    Every flag falls back to the ONESTOP_* variable shown beside it.
+    """
     from streams.app import run_worker
 
-    settings = get_settings()
     run_worker(settings, loglevel=settings.log_level.lower())
 
 
-def sink() -> None:
-    """Run the ClickHouse writer: raw events and backlog counts, deduplicated inserts."""
+@settings_options(Settings, *SINK_SETTINGS)
+def sink(settings: Settings) -> None:
+    """Run the ClickHouse writer: raw events, counters, alerts and dead letters, deduplicated inserts.
+
+    Every flag falls back to the ONESTOP_* variable shown beside it.
+    """
     from sinks.writer import run_sink
 
-    run_sink(get_settings())
+    run_sink(settings)
 
 
 def query(
