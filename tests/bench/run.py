@@ -5,7 +5,7 @@
 
 What it does, in order (see docs/benchmarks.md for the method and the figures):
 
-1. starts its own Kafka broker (``onestop.cli.broker``) in a temporary
+1. starts its own Kafka broker (``ops.broker``) in a temporary
    ``ONESTOP_HOME`` on free loopback ports, and creates the pipeline topics
    explicitly (``--partitions`` each);
 2. simulates ``--events`` events (``producers.simulator``, enough dossiers)
