@@ -783,7 +783,8 @@ def _loop_env(home: Path, loop: str) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from ops import broker, topics
+    from ops import broker
+from ops.topics import create_topics
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_interrupt)
@@ -804,7 +805,7 @@ def main(argv: list[str] | None = None) -> int:
         print_machine(info)
         t = time.monotonic()
         broker.start(settings)
-        topics.create_topics(settings)
+        create_topics(settings)
         print(f"Kafka on {settings.kafka_bootstrap} (home {home}), topics with {args.partitions} partitions, "
               f"ready in {time.monotonic() - t:.1f}s")
         total, seconds, kinds = publish(settings, args.events, args.seed, timeout=args.timeout)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ops import broker, topics
+from ops import broker
+from ops.topics import create_topics
 from onestop.settings import Settings
 
 
@@ -45,7 +46,7 @@ def kafka_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
     settings = broker_settings(tmp_path_factory.mktemp("onestop-home"))
     try:
         broker.start(settings)
-        topics.create_topics(settings)
+        create_topics(settings)
         yield settings
     finally:
         broker.stop(settings)
@@ -59,7 +60,7 @@ def isolated(settings: Settings, name: str, **overrides: object) -> Settings:
     topics = {f: f"{getattr(settings, f)}.{name}" for f in
               ("topic_events", "topic_dlq", "topic_state", "topic_metrics", "topic_alerts", "topic_ticks")}
     isolated_settings = settings.model_copy(update={**topics, **overrides})
-    topics.create_topics(isolated_settings)
+    create_topics(isolated_settings)
     return isolated_settings
 
 

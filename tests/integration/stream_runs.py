@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Iterable
 
 from onestop import dlq
-from ops import broker, topics
+from ops import broker
+from ops.topics import create_topics
 from ops.services import Services
 from ops.lag import group_lag, wait_caught_up
 from ops.replay import create_changelog
@@ -37,7 +38,7 @@ def namespace(base: Settings, name: str, home: Path) -> Settings:
         "topic_events": f"it.{name}.events", "topic_ticks": f"it.{name}.ticks",
         "topic_state": f"it.{name}.state", "sink_group": f"it-{name}-sink",
     })
-    topics.create_topics(settings, {settings.topic_events: settings.partitions,
+    create_topics(settings, {settings.topic_events: settings.partitions,
                                     settings.topic_ticks: settings.partitions})
     return settings
 
@@ -51,7 +52,7 @@ def run_settings(settings: Settings, run: str, home: Path, **extra: object) -> S
         "topic_dlq": f"{settings.topic_events.removesuffix('.events')}.{run}.dlq",
         **extra,
     })
-    topics.create_topics(out, dict.fromkeys((out.topic_metrics, out.topic_alerts, out.topic_dlq), out.partitions))
+    create_topics(out, dict.fromkeys((out.topic_metrics, out.topic_alerts, out.topic_dlq), out.partitions))
     create_changelog(out, out.partitions)  # Faust races its own creation of it when workers start together
     return out
 

@@ -23,7 +23,8 @@ import uvicorn
 from kafka import KafkaConsumer, TopicPartition
 
 from onestop import dlq, events
-from ops import broker, topics
+from ops import broker
+from ops.topics import create_topics
 from onestop.settings import Settings
 from producers.gateway import create_app
 from producers.gateway_settings import GatewaySettings
@@ -179,7 +180,7 @@ def test_events_accepted_while_kafka_is_down_arrive_once_it_is_back(private_brok
                 assert retry.json() == {"accepted": 0, "duplicates": 3, "rejected": []}
                 assert "onestop_publisher_spool_depth" in client.get("/metrics").text
                 broker.start(settings)
-                topics.create_topics(settings)
+                create_topics(settings)
                 records = wait_for_records(settings, settings.topic_events, len(good), run)
     finally:
         broker.stop(settings)

@@ -18,7 +18,8 @@ from kafka import KafkaConsumer, TopicPartition
 from typer.testing import CliRunner
 
 from onestop import events
-from ops import broker, topics
+from ops import broker
+from ops.topics import create_topics
 from onestop_cli.dlq import app as dlq_app
 from ops.dlq_tail import recent_dead_letters
 from onestop_cli.importer import import_file as import_command
@@ -40,7 +41,7 @@ def topics(kafka_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     settings = kafka_settings.model_copy(update={
         "home": tmp_path_factory.mktemp("importer-home"),
         "topic_events": f"it-import-events-{tag}", "topic_dlq": f"it-import-dlq-{tag}"})
-    topics.create_topics(settings, {settings.topic_events: 3, settings.topic_dlq: 3})
+    create_topics(settings, {settings.topic_events: 3, settings.topic_dlq: 3})
     return settings
 
 

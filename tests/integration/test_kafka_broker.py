@@ -10,7 +10,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from ops import broker, topics
+from ops import broker
+from ops.topics import create_topics, list_topics, pipeline_topics
 from onestop.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -40,8 +41,8 @@ def test_broker_listens_on_loopback_only(kafka_settings: Settings) -> None:
 
 
 def test_pipeline_topics_exist_with_the_configured_partitions(kafka_settings: Settings) -> None:
-    topics = topics.list_topics(kafka_settings)
-    expected = topics.pipeline_topics(kafka_settings)
+    topics = list_topics(kafka_settings)
+    expected = pipeline_topics(kafka_settings)
     assert set(expected) == {"dossier.events", "dossier.dlq", "dossier.state", "ioc.metrics", "dossier.alerts",
                              "dossier.ticks"}
     assert {name: topics.get(name) for name in expected} == expected
@@ -59,12 +60,12 @@ def test_state_topic_is_compacted(kafka_settings: Settings) -> None:
 
 
 def test_create_topics_is_idempotent(kafka_settings: Settings) -> None:
-    assert topics.create_topics(kafka_settings) == topics.pipeline_topics(kafka_settings)
+    assert create_topics(kafka_settings) == pipeline_topics(kafka_settings)
 
 
 def test_partition_count_mismatch_is_a_clear_error(kafka_settings: Settings) -> None:
     with pytest.raises(broker.BrokerError, match=r"dossier\.events has 12 partitions, expected 3"):
-        topics.create_topics(kafka_settings, {kafka_settings.topic_events: 3})
+        create_topics(kafka_settings, {kafka_settings.topic_events: 3})
 
 
 def test_auto_topic_creation_is_disabled(kafka_settings: Settings) -> None:
@@ -74,7 +75,7 @@ def test_auto_topic_creation_is_disabled(kafka_settings: Settings) -> None:
         assert not consumer.partitions_for_topic(name)  # the client asks for auto-creation
     finally:
         consumer.close()
-    assert name not in topics.list_topics(kafka_settings)
+    assert name not in list_topics(kafka_settings)
 
 
 def test_message_produced_with_acks_all_is_consumed_back(kafka_settings: Settings) -> None:

@@ -15,7 +15,8 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from onestop import events
-from ops import broker, topics
+from ops import broker
+from ops.topics import create_topics
 from onestop.settings import Settings
 from producers.publisher import Publisher
 from producers.settings import PublisherSettings
@@ -57,7 +58,7 @@ def run_with_outage(settings: Settings, evs: list, ps: PublisherSettings):
     """Publish ``evs`` with the broker stopped in the middle; return the stats and the topic's records."""
     broker.start(settings)
     try:
-        topics.create_topics(settings)
+        create_topics(settings)
         with Publisher(settings, client_id="outage-test", publisher_settings=ps) as pub:
             for e in evs[:1000]:
                 pub.publish(e)
