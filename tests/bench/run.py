@@ -784,7 +784,7 @@ def _loop_env(home: Path, loop: str) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from ops import broker
-from ops.topics import create_topics
+    from ops.topics import create_topics
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_interrupt)
