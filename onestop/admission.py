@@ -99,6 +99,12 @@ def admit(event: DossierEvent, rules: AdmissionRules, *, received_at: datetime) 
     return None
 
 
+def receipt_time(record_timestamp: datetime | None, wall: datetime) -> datetime:
+    """When a reader of Kafka takes a record to have been received: its timestamp, but never later than
+    the reader's own clock (a producer may stamp any time). Without a timestamp: the reader's clock."""
+    return min(record_timestamp, wall) if record_timestamp is not None else wall
+
+
 def due_before(due_at: datetime | None, accepted_at: datetime | None) -> bool:
     """True if a due date falls on an earlier calendar day (Asia/Ho_Chi_Minh) than the acceptance."""
     if due_at is None or accepted_at is None:

@@ -38,6 +38,7 @@ from onestop.sla import SlaPolicy
 from onestop.workcal import load_calendar
 from streams.clock import Clock
 from streams.evaluate import Evaluator
+from streams.metrics import DLQ
 from streams.model import decode_stored, encode_alert
 from streams.outbox import KafkaOutbox, Outbox, OutRecord
 from streams.processor import Effects, Processor
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 
 EVENTS = Counter("onestop_worker_events_total", "Records handled by the worker", ["outcome"])
 APPLIED, DUPLICATE, OTHER = (EVENTS.labels(o) for o in ("applied", "duplicate", "other"))
-DLQ = Counter("onestop_dlq_records_total", "Records sent to the dead-letter topic", ["reason", "source"])
 ALERTS = Counter("onestop_alerts_total", "SLA alerts emitted", ["kind"])
 _json = msgspec.json.Encoder()
 STATE_TABLE = "dossier-state"

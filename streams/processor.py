@@ -18,7 +18,7 @@ from typing import Iterable, Protocol
 import msgspec
 
 from onestop import dlq, events
-from onestop.admission import AdmissionRules, admit
+from onestop.admission import AdmissionRules, admit, receipt_time
 from onestop.events import EventType
 from onestop.fold import DossierState, apply
 from streams.clock import Clock
@@ -75,8 +75,7 @@ class Processor:
         except events.ContractError as exc:
             fx.dead_letters.append(dlq.dead_letter(raw, exc.code, exc.message, _where(partition, offset)))
             return fx
-        wall = self.clock.wall_now()
-        refusal = admit(event, self.admission, received_at=min(received_at, wall) if received_at else wall)
+        refusal = admit(event, self.admission, received_at=receipt_time(received_at, self.clock.wall_now()))
         if refusal is not None:
             fx.dead_letters.append(dlq.dead_letter(raw, refusal.code, refusal.message, _where(partition, offset),
                                                    dossier_id=event.dossier_id, event_id=event.event_id))
