@@ -53,7 +53,7 @@ def event_rows(raw: bytes, partition: int, offset: int, *, rules: AdmissionRules
     except events.ContractError as exc:
         raise BadRecord(exc.message, exc.code) from None
     if rules is not None:
-        refusal = admit(e, rules, received_at=receipt_time(received_at, datetime.now(timezone.utc)))
+        refusal = admit(e, rules, received_at=receipt_time(received_at, datetime.now(timezone.utc)), decoded=True)
         if refusal is not None:
             raise BadRecord(refusal.message, refusal.code)
     return {schema.EVENTS: [[

@@ -75,7 +75,8 @@ class Processor:
         except events.ContractError as exc:
             fx.dead_letters.append(dlq.dead_letter(raw, exc.code, exc.message, _where(partition, offset)))
             return fx
-        refusal = admit(event, self.admission, received_at=receipt_time(received_at, self.clock.wall_now()))
+        refusal = admit(event, self.admission, received_at=receipt_time(received_at, self.clock.wall_now()),
+                        decoded=True)
         if refusal is not None:
             fx.dead_letters.append(dlq.dead_letter(raw, refusal.code, refusal.message, _where(partition, offset),
                                                    dossier_id=event.dossier_id, event_id=event.event_id))
