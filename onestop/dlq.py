@@ -18,10 +18,14 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     original_b64: str  # the rejected bytes, exactly as received
     reason_code: str  # machine-readable: malformed_json, missing_field, illegal_transition, ... (docs/dlq.md)
     message: str  # for people: what is wrong, naming the field or the transition
-    source: str  # who sent it: simulator, gateway:<commune>, importer:<file>:<row>, worker:<topic>:<partition>@<offset>
+    source: str  # who sent it: gateway:<commune>, importer:<file>:<row>, worker:… or sink:<topic>:<partition>@<offset>
     rejected_at: datetime
     dossier_id: str | None = None
     event_id: str | None = None
+    # Where the rejected record lies in Kafka, when it was read from Kafka (the sinks set them).
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
 
     @property
     def original(self) -> bytes:
@@ -37,6 +41,9 @@ def dead_letter(
     rejected_at: datetime | None = None,
     dossier_id: str | None = None,
     event_id: str | None = None,
+    topic: str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
 ) -> DeadLetter:
     return DeadLetter(
         original_b64=base64.b64encode(original).decode("ascii"),
@@ -46,6 +53,9 @@ def dead_letter(
         rejected_at=rejected_at or datetime.now(timezone.utc),
         dossier_id=dossier_id,
         event_id=event_id,
+        topic=topic,
+        partition=partition,
+        offset=offset,
     )
 
 

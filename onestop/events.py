@@ -12,14 +12,41 @@ Status codes follow the national portal (TrangThaiHoSo 1..10); see
 from __future__ import annotations
 
 import enum
+import json
 import re
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
 
 import msgspec
 
 SCHEMA_VERSION = 1
 COMMUNE_CODE = r"^\d{5}$"
+
+# Accepted means storable: every bound below fits every place an event goes (the worker's msgpack
+# state, the ClickHouse columns in sinks/schema.py, a Kafka record). tests/unit/test_storable.py
+# checks the promise for any event the decoder accepts.
+SEQ_MAX = 2**32 - 1  # dossier_events.seq is UInt32
+# Instants fit ClickHouse Date (1970-01-01..2149-06-06) and DateTime64(3) (1900..2299), with a year of
+# room for what the worker derives from them (day, week and month starts, deadlines, age buckets).
+EARLIEST = datetime(1971, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2148, 12, 31, 23, 59, 59, 999000, tzinfo=timezone.utc)
+_SAFE_YEARS = (EARLIEST.year, LATEST.year)
+ID_MAX, CODE_MAX, TEXT_MAX, SOURCE_MAX = 128, 64, 2000, 256
+MAX_NESTING = 32  # of a JSON event from outside (extras may nest); the contract's own fields are flat
+# Identifiers: no whitespace, no control or invisible format characters, no lone surrogates.
+_NOT_IN_ID = r"\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ud800-\udfff"
+# Names and free text: spaces, tabs and line breaks are fine, other control characters are not.
+_NOT_IN_TEXT = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff"
+_ID_CHARS, _TEXT_CHARS = f"^[^{_NOT_IN_ID}]+$", f"^[^{_NOT_IN_TEXT}]*$"
+# The patterns go into the JSON Schema; __post_init__ checks the characters (one regex search over all
+# fields of a kind is cheaper than msgspec matching a pattern per field, and ``$`` would let a trailing
+# newline through).
+_bad_id, _bad_text = re.compile(f"[{_NOT_IN_ID}]").search, re.compile(f"[{_NOT_IN_TEXT}]").search
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX, extra_json_schema={"pattern": _ID_CHARS})]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=CODE_MAX, extra_json_schema={"pattern": _ID_CHARS})]
+Text = Annotated[str, msgspec.Meta(max_length=TEXT_MAX, extra_json_schema={"pattern": _TEXT_CHARS})]
+Source = Annotated[str, msgspec.Meta(min_length=1, max_length=SOURCE_MAX, extra_json_schema={"pattern": _TEXT_CHARS})]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=SEQ_MAX)]
 
 
 class EventType(str, enum.Enum):
@@ -83,6 +110,49 @@ def _invalid(field: str, problem: str) -> ValueError:
     return ValueError(f"{problem} - at `$.{field}`")
 
 
+def _check_instant(field: str, value: datetime) -> None:
+    if value.tzinfo is None:
+        raise _invalid(field, "must carry a timezone offset")
+    # The year alone settles it almost always; comparing instants across time zones costs microseconds.
+    if not _SAFE_YEARS[0] < value.year < _SAFE_YEARS[1] and not EARLIEST <= value <= LATEST:
+        raise _invalid(field, f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC), got {value.isoformat()}")
+
+
+_IDS = (("event_id", ID_MAX), ("dossier_id", ID_MAX), ("procedure_code", CODE_MAX),
+        ("procedure_version", CODE_MAX), ("calendar_version", CODE_MAX))
+_TEXTS = (("step", TEXT_MAX), ("reason", TEXT_MAX), ("source", SOURCE_MAX))
+
+
+def _check_strings(event: "DossierEvent") -> None:
+    # Fast path first (this runs for every event): one search over the identifiers, one over the texts.
+    version = (event.procedure_version or "") + (event.calendar_version or "")
+    ids = event.event_id + event.dossier_id + event.procedure_code + version
+    texts = (event.step or "") + (event.reason or "") + event.source
+    lengths_ok = (0 < len(event.event_id) <= ID_MAX and 0 < len(event.dossier_id) <= ID_MAX
+                  and 0 < len(event.procedure_code) <= CODE_MAX and len(version) <= 2 * CODE_MAX
+                  and len(texts) <= 2 * TEXT_MAX + SOURCE_MAX)
+    if lengths_ok and not _bad_id(ids) and not _bad_text(texts) and event.source:
+        if len(texts) <= SOURCE_MAX or all(len(getattr(event, n) or "") <= limit for n, limit in _TEXTS):
+            return
+    _name_the_bad_string(event)
+
+
+def _name_the_bad_string(event: "DossierEvent") -> None:
+    for name, limit in _IDS:
+        value = getattr(event, name)
+        if value is None and name in ("procedure_version", "calendar_version"):
+            continue
+        if not value:
+            raise _invalid(name, "must not be empty")
+        if len(value) > limit or _bad_id(value):
+            raise _invalid(name, f"must be 1 to {limit} characters without spaces or control characters, "
+                           f"got {value[:40]!r}")
+    for name, limit in _TEXTS:
+        value = getattr(event, name)
+        if value is not None and (len(value) > limit or _bad_text(value) or (name == "source" and not value)):
+            raise _invalid(name, f"must be 1 to {limit} characters without control characters")
+
+
 class DossierEvent(msgspec.Struct, frozen=True, kw_only=True):
     """One lifecycle event of one dossier (contract v1).
 
@@ -91,48 +161,46 @@ class DossierEvent(msgspec.Struct, frozen=True, kw_only=True):
     metrics) and defaults to the receiving unit.
     """
 
-    event_id: str
+    event_id: Identifier  # unique per event; a UUID is recommended
     event_type: EventType
-    dossier_id: str
-    seq: int  # per-dossier sequence number, from 1, assigned by the source system
-    occurred_at: datetime  # timezone-aware, stored and sent as UTC
+    dossier_id: Identifier
+    seq: Seq  # per-dossier sequence number, from 1, assigned by the source system
+    occurred_at: datetime  # timezone-aware, stored and sent as UTC; between EARLIEST and LATEST
     commune_code: str
-    procedure_code: str
+    procedure_code: Code
     channel: Channel
     due_at: datetime | None = None  # receipt's NgayHenTra on accepted; the new date on extended/corrected
     handling_commune_code: str | None = None
-    step: str | None = None  # step or agency name for step events (inter-agency hops)
-    reason: str | None = None  # free text: refusal, stop, extension or correction reason
-    source: str = "unknown"  # which producer emitted it: simulator, gateway, importer:<file>, ...
+    step: Text | None = None  # step or agency name for step events (inter-agency hops)
+    reason: Text | None = None  # free text: refusal, stop, extension or correction reason
+    source: Source = "unknown"  # which producer emitted it: simulator, gateway, importer:<file>, ...
     schema_version: int = SCHEMA_VERSION
     # Optional since v1.1 (absent = unknown). A dossier is judged by the procedure rule and the
     # calendar in force when it was accepted, so the source may stamp them on the accepted event.
-    procedure_version: str | None = None
-    calendar_version: str | None = None
+    procedure_version: Code | None = None
+    calendar_version: Code | None = None
 
     def __post_init__(self) -> None:
         # msgspec turns these ValueErrors into ValidationErrors. They use msgspec's own
         # "- at `$.field`" suffix so that ContractError can name the field for both kinds.
-        # Messages are built only on failure: this runs for every decoded event.
-        if not self.event_id:
-            raise _invalid("event_id", "must not be empty")
-        if not self.dossier_id:
-            raise _invalid("dossier_id", "must not be empty")
-        if self.seq < 1:
-            raise _invalid("seq", f"must be >= 1, got {self.seq}")
+        # Messages are built only on failure: this runs for every decoded event. The decoder has
+        # already checked the annotated bounds; they are checked again here for events built in code
+        # (the importer, the simulator), which msgspec does not validate.
         if not _is_commune_code(self.commune_code):
             raise _invalid("commune_code", f"must be a 5-digit string, got {self.commune_code!r}")
         if self.handling_commune_code is not None and not _is_commune_code(self.handling_commune_code):
             raise _invalid("handling_commune_code", f"must be a 5-digit string, got {self.handling_commune_code!r}")
-        if self.occurred_at.tzinfo is None:
-            raise _invalid("occurred_at", "must carry a timezone offset")
+        if not 1 <= self.seq <= SEQ_MAX:
+            raise _invalid("seq", f"must be between 1 and {SEQ_MAX}, got {self.seq}")
+        _check_instant("occurred_at", self.occurred_at)
         if self.due_at is None and self.event_type in NEEDS_DUE_AT:
             raise _invalid("due_at", f"is required on {self.event_type.value} events")
-        if self.due_at is not None and self.due_at.tzinfo is None:
-            raise _invalid("due_at", "must carry a timezone offset")
+        if self.due_at is not None:
+            _check_instant("due_at", self.due_at)
         if self.schema_version != SCHEMA_VERSION:
             raise _invalid("schema_version",
                            f"unsupported schema_version {self.schema_version}; this build reads {SCHEMA_VERSION}")
+        _check_strings(self)
 
     @property
     def handling_unit(self) -> str:
@@ -173,7 +241,7 @@ class ContractError(ValueError):
 
 CONTRACT_ERROR_CODES = (
     "malformed_json", "not_an_object", "missing_field", "unknown_event_type",
-    "unsupported_schema_version", "invalid_field",
+    "unsupported_schema_version", "invalid_field", "nesting_too_deep", "duplicate_key",
 )
 KNOWN_FIELDS = frozenset(DossierEvent.__struct_fields__)
 
@@ -211,14 +279,59 @@ def decode(raw: bytes) -> DossierEvent:
         raise ContractError("malformed_json", str(exc)) from exc
     except UnicodeDecodeError as exc:  # invalid UTF-8 inside a JSON string
         raise ContractError("malformed_json", f"invalid UTF-8: {exc}") from exc
+    except RecursionError:  # msgspec recurses into nested values, even unknown ones it skips
+        raise ContractError("nesting_too_deep", "JSON nested deeper than the decoder can follow") from None
 
 
 def decode_lenient(raw: bytes) -> DecodedEvent:
-    """Like ``decode``, but also return the unknown top-level keys in ``extras``."""
+    """Like ``decode``, but also return the unknown top-level keys in ``extras``.
+
+    This is the decoder for JSON text from outside (the gateway): it also refuses text nested deeper
+    than ``MAX_NESTING`` and objects that repeat a key (readers disagree on which copy counts).
+    """
+    if nesting_depth(raw) > MAX_NESTING:
+        raise ContractError("nesting_too_deep", f"JSON nested deeper than {MAX_NESTING} levels")
     event = decode(raw)
+    _refuse_duplicate_keys(raw)
     envelope = _envelope_decoder.decode(raw)  # cannot fail: decode() accepted the same bytes
-    extras = {k: msgspec.json.decode(v) for k, v in envelope.items() if k not in KNOWN_FIELDS}
+    extras = {}
+    for key, value in envelope.items():
+        if key not in KNOWN_FIELDS:
+            try:
+                extras[key] = msgspec.json.decode(value)
+            except msgspec.DecodeError as exc:  # e.g. a number beyond 64 bits or a float beyond double
+                raise ContractError("invalid_field", f"extra field `{key}`: {exc}", key) from None
     return DecodedEvent(event, extras)
+
+
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def nesting_depth(raw: bytes) -> int:
+    """How deep arrays and objects nest in JSON text (0 for a scalar), without parsing it."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_NESTING:  # the usual flat event: nothing to scan
+        return raw.count(b"[") + raw.count(b"{")
+    depth = deepest = 0
+    for byte in _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _refuse_duplicate_keys(raw: bytes) -> None:
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            repeated = next(k for k in keys if keys.count(k) > 1)
+            raise ContractError("duplicate_key", f"key `{repeated}` appears more than once in one object",
+                                repeated if repeated in KNOWN_FIELDS else None)
+        return {}
+
+    # Numbers stay text: only the structure matters here, and Python would refuse >4300-digit integers.
+    json.loads(raw, object_pairs_hook=pairs, parse_int=str, parse_float=str, parse_constant=str)
 
 
 def _contract_error(text: str) -> ContractError:

@@ -21,6 +21,7 @@ from typing import Iterable
 
 import msgspec
 
+from onestop.admission import DUE_BEFORE_ACCEPTANCE, due_before
 from onestop.events import DossierEvent, EventType
 
 OPEN_STATUSES = frozenset({2, 4, 5, 6})  # accepted and not yet finished: the backlog
@@ -39,6 +40,7 @@ _PROCESSING = {
     _E.RESULT_READY,
 }
 _PAUSED_EXITS = {_E.EXTENDED, _E.DUE_DATE_CORRECTED, _E.WITHDRAWAL_REQUESTED, _E.PROCESSING_STOPPED, _E.REFUSED}
+_NEW_DATE = {_E.EXTENDED, _E.DUE_DATE_CORRECTED}  # events that set a due date on an accepted dossier
 _RECEPTION = {_E.RECEPTION_SUPPLEMENT_REQUESTED, _E.ACCEPTED, _E.REFUSED_AT_RECEPTION}
 # Which event types may follow a dossier's current status (None = no event yet).
 # A desk may ask for a supplement before anything else is recorded (in-person filing),
@@ -106,7 +108,7 @@ class DossierState(msgspec.Struct, frozen=True, kw_only=True):
 
 class Rejection(msgspec.Struct, frozen=True):
     event: DossierEvent
-    code: str  # wrong_dossier | seq_conflict | illegal_transition
+    code: str  # wrong_dossier | seq_conflict | illegal_transition | due_before_acceptance
     message: str
 
 
@@ -182,8 +184,13 @@ def _conflict(event: DossierEvent, holder: str) -> Rejection:
 
 def _step(state: DossierState, event: DossierEvent) -> tuple[DossierState, Rejection | None]:
     allowed = ALLOWED.get(state.status, frozenset())
+    rej = None
     if event.event_type not in allowed:
         rej = Rejection(event, "illegal_transition", _illegal_message(state, event))
+    elif event.event_type in _NEW_DATE and due_before(event.due_at, state.accepted_at):
+        rej = Rejection(event, DUE_BEFORE_ACCEPTANCE, f"{event.event_type.value} (seq {event.seq}) sets due_at "
+                        f"{event.due_at.isoformat()}, before the dossier's acceptance {state.accepted_at.isoformat()}")
+    if rej is not None:
         # Even a rejected first event says who the dossier is; a state first built from a
         # buffered later event must not keep that event's identity.
         identity = _identity(state, event) if event.seq == 1 else {}

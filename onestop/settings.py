@@ -6,12 +6,19 @@ environment variables drives a laptop demo and a docker-compose deployment alike
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Admission defaults (kept here, not imported from onestop.admission, so settings load without the catalogue).
+DEFAULT_FLOOR = date(2025, 7, 1)  # the two-tier local government and its commune one-stop centres
+DEFAULT_IMPORT_FLOOR = date(2015, 1, 1)  # one-stop rules of Decision 09/2015/QĐ-TTg
+EARLIEST_DATE = date(1971, 1, 1)  # onestop.events.EARLIEST: what the stores can hold
+
 
 def _default_home() -> Path:
     return Path.home() / ".local" / "state" / "onestop-ioc"
@@ -63,6 +70,20 @@ class Settings(BaseSettings):
     due_soon_hours: float = Field(8.0, gt=0, description="Due-soon horizon in working hours (8 = one working day).")
     calendar_override: Path | None = Field(None, description="Provincial calendar override file (closures, make-up days).")
     catalogue_file: Path | None = Field(None, description="Procedure catalogue CSV replacing the packaged one.")
+    event_clock_quorum: int = Field(
+        3, ge=1, le=100, description="Event clock: a partition's watermark is the N-th latest occurred_at it has seen, "
+        "so fewer than N outlying events cannot move it (1 = the latest).")
+
+    # Admission: the plausibility policy every entrance and reader applies (docs/domain.md, "Admission").
+    occurred_at_max_ahead_s: float = Field(
+        300.0, ge=0, description="Admission: how far (seconds) an event's occurred_at may lie after the receiver's "
+        "clock (the gateway's, the importer's, the simulator's, or a Kafka record's timestamp).")
+    occurred_at_floor: date = Field(
+        DEFAULT_FLOOR, description="Admission: the earliest occurred_at (local date, Asia/Ho_Chi_Minh) accepted "
+        "from the gateway, the simulator and any source other than the importer.")
+    import_occurred_at_floor: date = Field(
+        DEFAULT_IMPORT_FLOOR, description="Admission: the earliest occurred_at (local date) accepted from "
+        "historical exports (onestop import; events whose source is importer:...).")
 
     # ClickHouse
     clickhouse_dsn: str = Field(
@@ -91,6 +112,13 @@ class Settings(BaseSettings):
             host, _, port = server.strip().rpartition(":")
             if not host or not port.isdigit():
                 raise ValueError(f"expected host:port, got {server!r}")
+        return value
+
+    @field_validator("occurred_at_floor", "import_occurred_at_floor")
+    @classmethod
+    def _floor_is_storable(cls, value: date) -> date:
+        if value < EARLIEST_DATE:
+            raise ValueError(f"must be {EARLIEST_DATE} or later: the stores hold nothing earlier")
         return value
 
     @property

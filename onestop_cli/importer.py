@@ -41,7 +41,7 @@ def import_file(
 
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)  # the publisher reports outages itself
-    options = {"fmt": fmt, "check_communes": not allow_unknown_communes}
+    options = {"fmt": fmt, "check_communes": not allow_unknown_communes, "rules": _rules(get_settings())}
     try:
         if dry_run:
             summary, leftover = _dry_run(file, options), None
@@ -68,6 +68,13 @@ class _Printer:
 
     def dead_letter(self, record: Any) -> None:
         err.print(f"[red]rejected[/] {record.source}: {record.reason_code}: {record.message}", highlight=False)
+
+
+def _rules(settings: Settings) -> Any:
+    from onestop.admission import rules_from
+    from onestop.catalogue import load_catalogue
+
+    return rules_from(settings, load_catalogue(settings.catalogue_file))
 
 
 def _dry_run(file: Path, options: dict[str, Any]):

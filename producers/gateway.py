@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 from fastapi import Depends, FastAPI, Request
@@ -31,6 +32,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onestop import events
+from onestop.admission import rules_from
+from onestop.catalogue import load_catalogue
 from onestop.settings import Settings
 from producers.dedup import RecentEvents
 from producers.gateway_settings import GatewaySettings
@@ -44,6 +47,7 @@ API_VERSION = "1"
 API_DESCRIPTION = ("Commune one-stop systems send contract-v1 dossier lifecycle events; accepted events go to "
                    "Kafka `dossier.events` keyed by `dossier_id`, rejected ones to `dossier.dlq`. See docs/gateway.md.")
 OUTCOMES = ("accepted", "duplicate", "rejected")
+BODY_DEAD_LETTERED = ("malformed_json", "nesting_too_deep")  # bodies refused whole, from an authenticated sender
 _array = msgspec.json.Decoder(list[msgspec.Raw])
 _value = msgspec.json.Decoder(msgspec.Raw)
 
@@ -51,8 +55,9 @@ _value = msgspec.json.Decoder(msgspec.Raw)
 class RejectedEvent(BaseModel):
     index: int = Field(description="Position of the event in the batch (0 for a single object).")
     code: str = Field(description="Machine-readable reason: missing_field, invalid_field, unknown_event_type, "
-                      "unsupported_schema_version, not_an_object, malformed_json, forbidden_commune, event_id_conflict, "
-                      "event_too_large.")
+                      "unsupported_schema_version, not_an_object, malformed_json, nesting_too_deep, duplicate_key, "
+                      "occurred_in_future, occurred_before_floor, due_before_acceptance, unknown_procedure, "
+                      "forbidden_commune, event_id_conflict, event_too_large.")
     message: str = Field(description="What is wrong, for people.")
     field: str | None = Field(None, description="The offending field, when there is one.")
     event_id: str | None = Field(None, description="The event's event_id, when it could be read.")
@@ -66,7 +71,7 @@ class IngestResult(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    code: str = Field(description="Machine-readable: unauthorized, malformed_json, body_too_large, "
+    code: str = Field(description="Machine-readable: unauthorized, malformed_json, nesting_too_deep, body_too_large, "
                       "batch_too_large, invalid_content_length, kafka_unavailable, not_found, ...")
     message: str
 
@@ -120,6 +125,9 @@ def split_body(body: bytes, max_batch: int) -> list[bytes]:
             items = [bytes(_value.decode(body))]
     except msgspec.DecodeError as exc:
         raise GatewayError(400, "malformed_json", f"the body is not JSON: {exc}") from None
+    except RecursionError:  # msgspec follows nesting on the stack; such a body is no batch of events
+        raise GatewayError(400, "nesting_too_deep", "the body nests arrays or objects deeper than JSON "
+                           f"events ever do (at most {events.MAX_NESTING} levels per event)") from None
     if len(items) > max_batch:
         raise GatewayError(413, "batch_too_large", f"{len(items)} events in one request; at most {max_batch}")
     return items
@@ -188,7 +196,8 @@ _ERROR = {"model": ErrorBody}
 EVENT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": IngestResult, "description": "Every event accepted or a duplicate."},
     207: {"model": IngestResult, "description": "Some events accepted, some rejected (see `rejected`)."},
-    400: {**_ERROR, "description": "The body is not JSON (malformed_json) or has a bad Content-Length."},
+    400: {**_ERROR, "description": "The body is not JSON (malformed_json), nests deeper than any event "
+          "(nesting_too_deep) or has a bad Content-Length."},
     401: {**_ERROR, "description": "No bearer token, or an unknown one."},
     403: {"model": IngestResult, "description": "Every event rejected as forbidden_commune."},
     409: {"model": IngestResult, "description": "Every event rejected as event_id_conflict."},
@@ -234,14 +243,16 @@ def _recent_events(gateway_settings: GatewaySettings) -> RecentEvents:
 
 
 def create_app(settings: Settings, gateway_settings: GatewaySettings, publisher: EventPublisher, *,
-               tokens: TokenStore | None = None) -> FastAPI:
-    """The gateway's ASGI app. ``tokens`` defaults to ONESTOP_GATEWAY_TOKENS_FILE (required then)."""
+               tokens: TokenStore | None = None, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """The gateway's ASGI app. ``tokens`` defaults to ONESTOP_GATEWAY_TOKENS_FILE (required then);
+    ``clock`` (default: the wall clock) is what admission judges occurred_at against."""
     if tokens is None:
         if gateway_settings.tokens_file is None:
             raise TokenFileError("ONESTOP_GATEWAY_TOKENS_FILE is not set: the gateway needs the token hashes")
         tokens = TokenStore.from_file(gateway_settings.tokens_file)
     recent = _recent_events(gateway_settings)
-    ingestor = Ingestor(publisher, recent, timeout=gateway_settings.publish_timeout)
+    rules = rules_from(settings, load_catalogue(settings.catalogue_file))
+    ingestor = Ingestor(publisher, recent, timeout=gateway_settings.publish_timeout, rules=rules, clock=clock)
     metrics = Metrics()
     app = FastAPI(title=API_TITLE, version=API_VERSION, lifespan=_lifespan(recent, gateway_settings.dedup_file),
                   description=API_DESCRIPTION)
@@ -277,7 +288,7 @@ def _add_event_route(app: FastAPI, gateway_settings: GatewaySettings, tokens: To
         try:
             raws = split_body(body, gateway_settings.max_batch_size)
         except GatewayError as exc:
-            if exc.code == "malformed_json":
+            if exc.code in BODY_DEAD_LETTERED:
                 await run_in_threadpool(_dead_letter_body, ingestor, body, commune, exc)
             raise
         try:

@@ -147,6 +147,9 @@ def _jsonl_row(number: int, raw: bytes, offset: int) -> Row:
         obj = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         return Row(number, raw, None, RowError("malformed_json", str(exc)), offset)
+    except RecursionError:
+        return Row(number, raw, None, RowError("nesting_too_deep", "the line nests deeper than JSON can be read"),
+                   offset)
     if not isinstance(obj, dict):
         return Row(number, raw, None, RowError("not_an_object", "a line must be one JSON object"), offset)
     fields: dict[str, str] = {}

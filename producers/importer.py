@@ -6,7 +6,9 @@ whole mapping. Ids are deterministic, so importing the same file twice yields
 the same events: ``event_id`` is a uuid5 of (MaHoSo, TrangThaiHoSo, the
 record's UTC timestamp) and ``seq`` counts a dossier's accepted rows in file
 order. A bad row is dead-lettered with its row number and reason and never
-consumes a ``seq``; the rest of the file goes on.
+consumes a ``seq``; the rest of the file goes on. Every event must pass
+admission (``onestop.admission``: the import floor, plausible dates, a known
+procedure), like events from every other entrance.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from onestop import dlq
+from onestop.admission import IMPORT_SOURCE_PREFIX, AdmissionRules, admit
+from onestop.catalogue import default_catalogue
 from onestop.communes import commune
 from onestop.events import Channel, DossierEvent, EventType
 from producers.import_readers import (COLUMNS, ImportFileError, Row, RowError, column_name, read_csv,
@@ -126,9 +130,12 @@ class _Dossier:
 class RowMapper:
     """Turns rows (canonical field -> text) into events, remembering each dossier across rows."""
 
-    def __init__(self, source: str, *, check_communes: bool = True) -> None:
+    def __init__(self, source: str, *, check_communes: bool = True, rules: AdmissionRules | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.source = source
         self.check_communes = check_communes
+        self.rules = rules or AdmissionRules(default_catalogue())
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.dossiers: dict[str, _Dossier] = {}
 
     def map(self, row: dict[str, str]) -> DossierEvent | None:
@@ -153,6 +160,9 @@ class RowMapper:
                 source=self.source, **fields)
         except (ValueError, TypeError) as exc:
             raise RowError("invalid_event", str(exc)) from None
+        refusal = admit(event, self.rules, received_at=self.clock())  # before the row may consume a seq
+        if refusal is not None:
+            raise RowError(refusal.code, refusal.message)
         self._remember(dossier_id, known, event, fields)
         return event
 
@@ -248,10 +258,14 @@ def iter_rows(path: Path, fmt: str | None = None) -> Iterator[Row]:
 
 
 def import_file(path: Path, sink: EventSink, *, fmt: str | None = None, check_communes: bool = True,
-                on_row: Callable[[Row], None] | None = None) -> ImportSummary:
-    """Publish the file's events and dead-letter its bad rows; return the counts."""
+                on_row: Callable[[Row], None] | None = None, rules: AdmissionRules | None = None,
+                clock: Callable[[], datetime] | None = None) -> ImportSummary:
+    """Publish the file's events and dead-letter its bad rows; return the counts.
+
+    ``rules``: the admission policy (default: the packaged catalogue and the default floors; the
+    ``importer:`` source gives the import floor)."""
     name = path.name
-    mapper = RowMapper(f"importer:{name}", check_communes=check_communes)
+    mapper = RowMapper(f"{IMPORT_SOURCE_PREFIX}{name}", check_communes=check_communes, rules=rules, clock=clock)
     summary = ImportSummary(name)
     for row in iter_rows(path, fmt):
         summary.rows += 1

@@ -1,7 +1,8 @@
 """What the gateway does with the events of one authenticated request, HTTP aside.
 
 Each event is judged on its own: validated against contract v1, checked to
-belong to the sender's commune, looked up in the recent-ids memory, then
+belong to the sender's commune, admitted by the plausibility policy
+(``onestop.admission``: time, due date, procedure), looked up in the recent-ids memory, then
 published keyed by ``dossier_id`` (in request order, so a dossier's events keep
 their order on its partition). A rejected event gets a machine-readable reason
 in the answer *and* a dead letter on ``dossier.dlq``; it never stops the rest
@@ -15,12 +16,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol
 
 import msgspec
 from kafka.errors import MessageSizeTooLargeError
 
 from onestop import dlq, events
+from onestop.admission import AdmissionRules, admit
+from onestop.catalogue import default_catalogue
 from producers.dedup import RecentEvents, Seen
 
 log = logging.getLogger(__name__)
@@ -70,15 +74,21 @@ def source_of(commune_code: str) -> str:
     return f"gateway:{commune_code}"
 
 
+class _Ids(msgspec.Struct):
+    dossier_id: Any = None
+    event_id: Any = None
+
+
+_ids = msgspec.json.Decoder(_Ids)
+
+
 def _ids_of(raw: bytes) -> tuple[str | None, str | None]:
     """Best-effort (dossier_id, event_id) of an event that failed validation, for the dead letter."""
     try:
-        obj = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+        found = _ids.decode(raw)
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):  # any body at all may come here
         return None, None
-    if not isinstance(obj, dict):
-        return None, None
-    dossier_id, event_id = obj.get("dossier_id"), obj.get("event_id")
+    dossier_id, event_id = found.dossier_id, found.event_id
     return (dossier_id if isinstance(dossier_id, str) and dossier_id else None,
             event_id if isinstance(event_id, str) and event_id else None)
 
@@ -90,10 +100,13 @@ def _digest(event: events.DossierEvent) -> str:
 class Ingestor:
     """Validates, deduplicates and publishes the events of one commune's request."""
 
-    def __init__(self, publisher: EventPublisher, recent: RecentEvents, *, timeout: float = 30.0) -> None:
+    def __init__(self, publisher: EventPublisher, recent: RecentEvents, *, timeout: float = 30.0,
+                 rules: AdmissionRules | None = None, clock: Callable[[], datetime] | None = None) -> None:
         self.publisher = publisher
         self.recent = recent
         self.timeout = timeout
+        self.rules = rules or AdmissionRules(default_catalogue())
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     def ingest(self, raws: list[bytes], commune: str) -> Outcome:
         """Judge and publish every event; raise PublishError (and forget the new ids) if Kafka fails."""
@@ -145,7 +158,11 @@ class Ingestor:
         if event.commune_code != commune:
             message = f"this token may send events of commune {commune} only, not {event.commune_code}"
             return Rejection(index, FORBIDDEN_COMMUNE, message, "commune_code", event.event_id), None, None
-        return None, msgspec.structs.replace(event, source=source_of(commune)), decoded.extras
+        event = msgspec.structs.replace(event, source=source_of(commune))  # before admission: it picks the floor
+        refusal = admit(event, self.rules, received_at=self.clock())
+        if refusal is not None:
+            return Rejection(index, refusal.code, refusal.message, refusal.field, event.event_id), None, None
+        return None, event, decoded.extras
 
     def _publish(self, index: int, event: events.DossierEvent, extras: dict) -> Rejection | None:
         """Hand the event to the publisher; a record Kafka would refuse as too large is a rejection."""

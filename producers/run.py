@@ -20,7 +20,9 @@ from typing import BinaryIO, Callable, Protocol
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from onestop import events
+from onestop import dlq, events
+from onestop.admission import AdmissionRules, admit, rules_from
+from onestop.catalogue import load_catalogue
 from onestop.settings import Settings
 from producers.sim_summary import Tally, print_summary
 from producers.simulator import Simulation, SimulationConfig, SimulationError
@@ -94,7 +96,7 @@ def run_simulation(settings: Settings, cfg: SimulationConfig, *, dry_run: bool =
         raise SimulationError("live mode needs cfg.not_before (the wall-clock instant the simulation starts)")
     sim = Simulation(cfg)
     pacer = Pacer(clock, 1.0, cfg.not_before, cfg.not_before) if live else Pacer(clock, speed)
-    tally = Tally()
+    tally, refused = Tally(), Counter()
     started = time.perf_counter()
     interrupted = False
     if dry_run:
@@ -104,12 +106,46 @@ def run_simulation(settings: Settings, cfg: SimulationConfig, *, dry_run: bool =
     else:
         from producers.publisher import Publisher
 
+        rules = rules_from(settings, load_catalogue(settings.catalogue_file))
+        _warn_if_ahead(console, sim, rules, clock)
         with Publisher(settings, client_id="onestop-simulator") as pub:
-            interrupted = _drive(sim, pacer, tally, console, pub.publish)
+            interrupted = _drive(sim, pacer, tally, console, admitted(pub, rules, clock, refused))
         destination = f"Kafka topic {settings.topic_events}"
     print_summary(console, sim, tally, elapsed=time.perf_counter() - started, destination=destination,
                   interrupted=interrupted)
+    if refused:
+        console.print(f"[yellow]{sum(refused.values()):,} of them refused by admission and sent to "
+                      f"{settings.topic_dlq}[/yellow]: " + ", ".join(f"{c} {n:,}" for c, n in refused.most_common()))
     return tally.per_type
+
+
+def admitted(pub: "EventSink", rules: AdmissionRules, clock: Clock,
+             refused: Counter) -> Callable[[events.DossierEvent], None]:
+    """The publisher's ``publish``, behind the admission check every entrance applies."""
+    def emit(e: events.DossierEvent) -> None:
+        refusal = admit(e, rules, received_at=clock.now())
+        if refusal is None:
+            pub.publish(e)
+            return
+        refused[refusal.code] += 1
+        pub.dead_letter(dlq.dead_letter(events.encode(e), refusal.code, refusal.message, e.source,
+                                        dossier_id=e.dossier_id, event_id=e.event_id))
+
+    return emit
+
+
+class EventSink(Protocol):
+    def publish(self, event: events.DossierEvent) -> None: ...
+
+    def dead_letter(self, record: dlq.DeadLetter) -> None: ...
+
+
+def _warn_if_ahead(console: Console, sim: Simulation, rules: AdmissionRules, clock: Clock) -> None:
+    latest = clock.now() + rules.future_margin
+    if datetime.fromtimestamp(sim.end_ts, timezone.utc) > latest:
+        console.print(f"[yellow]the simulated period runs past now ({latest:%Y-%m-%d %H:%M} UTC with the margin): "
+                      "events dated later are refused by admission and dead-lettered; use --live or an earlier "
+                      "--start[/yellow]")
 
 
 def parse_rates(items: list[str]) -> dict[str, float]:

@@ -1,19 +1,23 @@
 """Kafka records → ClickHouse rows, one function per topic.
 
-Each function returns ``{table: [row, ...]}`` or raises ``BadRecord``; the
-writer counts bad records and moves on (the worker dead-letters bad events).
+Each function returns ``{table: [row, ...]}`` or raises ``BadRecord`` with a
+reason code; the writer dead-letters such a record (``sinks.isolate``) and
+moves on. Events are checked again as the worker checks them: the contract,
+then admission (``onestop.admission``) against the record's Kafka timestamp.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 import msgspec
 
 from onestop import dlq, events
+from onestop.admission import AdmissionRules, admit, receipt_time
 from onestop.wire import CounterBatch, decode_alert
 from sinks import schema
+from sinks.isolate import BadRecord
 
 Rows = dict[str, list[list[Any]]]
 
@@ -37,28 +41,38 @@ COLUMNS: dict[str, list[str]] = {
                           "dossier_id", "event_id", "original_b64"],
 }
 _batch = msgspec.json.Decoder(CounterBatch)
+__all__ = ["COLUMNS", "BadRecord", "Rows", "alert_rows", "counter_rows", "dead_letter_rows", "event_rows"]
 
 
-class BadRecord(ValueError):
-    pass
-
-
-def event_rows(raw: bytes, partition: int, offset: int) -> Rows:
+def event_rows(raw: bytes, partition: int, offset: int, *, rules: AdmissionRules | None = None,
+               received_at: datetime | None = None) -> Rows:
+    """``rules``: the admission policy to check the event against (None: the contract only)."""
     try:
         e = events.decode(raw)
     except events.ContractError as exc:
-        raise BadRecord(str(exc)) from None
+        raise BadRecord(exc.message, exc.code) from None
+    if rules is not None:
+        refusal = admit(e, rules, received_at=receipt_time(received_at, datetime.now(timezone.utc)), decoded=True)
+        if refusal is not None:
+            raise BadRecord(refusal.message, refusal.code)
     return {schema.EVENTS: [[
         e.event_id, e.event_type.value, e.dossier_id, e.seq, e.occurred_at, e.commune_code, e.handling_unit,
         e.procedure_code, int(e.channel), e.due_at, e.step, e.reason, e.source, e.schema_version, partition, offset,
     ]]}
 
 
-def counter_rows(raw: bytes, partition: int, offset: int) -> Rows:
+def counter_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None) -> Rows:
     try:
         batch = _batch.decode(raw)
-    except msgspec.MsgspecError as exc:
-        raise BadRecord(str(exc)) from None
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRecord(f"{type(exc).__name__}: {exc}") from None
+    try:
+        return _counter_tables(batch)
+    except (ValueError, TypeError, AttributeError) as exc:  # a row of the wrong shape or type
+        raise BadRecord(f"a counter row cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def _counter_tables(batch: CounterBatch) -> Rows:
     out: Rows = {schema.EPOCHS: [[batch.source_partition, batch.epoch]]} if batch.epoch else {}
     tail = [batch.source_partition, batch.version]
     for family, *key, count in batch.rows:
@@ -73,21 +87,21 @@ def counter_rows(raw: bytes, partition: int, offset: int) -> Rows:
     return out
 
 
-def alert_rows(raw: bytes, partition: int, offset: int) -> Rows:
+def alert_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None) -> Rows:
     try:
         a = decode_alert(raw)
-    except msgspec.MsgspecError as exc:
-        raise BadRecord(str(exc)) from None
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRecord(f"{type(exc).__name__}: {exc}") from None
     return {schema.ALERTS: [[a.alert_id, a.kind, a.dossier_id, a.commune_code, a.receiving_commune_code,
                              a.procedure_code, a.field, a.due_at, a.original_due_at, a.fired_at, a.clock,
                              a.reason, a.clears]]}
 
 
-def dead_letter_rows(raw: bytes, partition: int, offset: int) -> Rows:
+def dead_letter_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None) -> Rows:
     try:
         d = dlq.decode(raw)
-    except msgspec.MsgspecError as exc:
-        raise BadRecord(str(exc)) from None
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRecord(f"{type(exc).__name__}: {exc}") from None
     return {schema.DEAD_LETTERS: [[partition, offset, d.reason_code, d.message, d.source, d.rejected_at,
                                    d.dossier_id, d.event_id, d.original_b64]]}
 

@@ -4,7 +4,9 @@ Per poll, records are grouped per topic-partition and written with one insert
 per table, carrying ``insert_deduplication_token =
 topic:partition:first-last:table``. The Kafka offsets are committed only after
 every insert of the poll succeeded, so a crash replays the batch and the token
-(or the ReplacingMergeTree key) drops what was already written.
+(or the ReplacingMergeTree key) drops what was already written. A record that
+cannot be stored is dead-lettered instead, with its Kafka coordinates
+(``sinks.isolate``, ``sinks.dead_letters``): it never stops the sink.
 """
 
 from __future__ import annotations
@@ -13,20 +15,25 @@ import logging
 import signal
 import threading
 import time
-from typing import Callable
+from functools import partial
+from typing import Callable, Sequence
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge
 
+from onestop.admission import rules_from
+from onestop.catalogue import load_catalogue
 from onestop.settings import Settings
-from sinks.clickhouse import connect, ensure_schema, insert
-from sinks.rows import COLUMNS, BadRecord, Rows, alert_rows, counter_rows, dead_letter_rows, event_rows
+from sinks.clickhouse import connect, ensure_schema, insert, query
+from sinks.columns import row_problem
+from sinks.dead_letters import SinkDeadLetters
+from sinks.isolate import Converter, RecordRows, convert, insert_isolated
+from sinks.rows import COLUMNS, alert_rows, counter_rows, dead_letter_rows, event_rows
 
 log = logging.getLogger(__name__)
 
 ROWS = Counter("onestop_sink_rows_total", "Rows written to ClickHouse", ["table"])
-SKIPPED = Counter("onestop_sink_skipped_total", "Records the sink could not decode", ["topic"])
 LAG = Gauge("onestop_sink_lag_events", "Records behind the end of the sink's topics")
 
 
@@ -37,30 +44,40 @@ class ClickHouseWriter:
         self.client = connect(settings)
         ensure_schema(self.client, self.db)
         self._stop = threading.Event()
-        self.routes: dict[str, Callable[[bytes, int, int], Rows]] = {
-            settings.topic_events: event_rows,
+        self.dead_letters = SinkDeadLetters(settings)
+        rules = rules_from(settings, load_catalogue(settings.catalogue_file))
+        self.routes: dict[str, Converter] = {
+            settings.topic_events: partial(event_rows, rules=rules),
             settings.topic_metrics: counter_rows,
             settings.topic_alerts: alert_rows,
             settings.topic_dlq: dead_letter_rows,
         }
 
     def write_batch(self, records: dict[TopicPartition, list]) -> dict[TopicPartition, OffsetAndMetadata]:
-        """Insert one poll's records; return the offsets that may now be committed."""
+        """Insert one poll's records; return the offsets that may now be committed.
+
+        A record that cannot be converted, checked or inserted is set apart and dead-lettered
+        (``sinks.isolate``); the rest is written and the offsets advance past both."""
         commits = {}
         for tp, msgs in records.items():
-            to_rows, tables = self.routes[tp.topic], {}
-            for m in msgs:
-                try:
-                    for table, rows in to_rows(m.value, tp.partition, m.offset).items():
-                        tables.setdefault(table, []).extend(rows)
-                except BadRecord:
-                    SKIPPED.labels(tp.topic).inc()
-            for table, rows in tables.items():
-                token = f"{tp.topic}:{tp.partition}:{msgs[0].offset}-{msgs[-1].offset}:{table}"
-                insert(self.client, f"{self.db}.{table}", rows, COLUMNS[table], token=token)
-                ROWS.labels(table).inc(len(rows))
+            batch = convert(tp.topic, tp.partition, msgs, self.routes[tp.topic], _row_problem)
+            for table, items in batch.tables.items():
+                batch.refused += insert_isolated(tp.topic, tp.partition, items, self._inserter(tp, table), self._probe)
+            self.dead_letters.send(batch.refused)
             commits[tp] = OffsetAndMetadata(msgs[-1].offset + 1, "", -1)
+        self.dead_letters.flush()  # acknowledged by Kafka before the commit moves past them
         return commits
+
+    def _inserter(self, tp: TopicPartition, table: str) -> Callable[[Sequence[RecordRows]], None]:
+        def insert_part(part: Sequence[RecordRows]) -> None:
+            rows = [row for item in part for row in item.rows]
+            token = f"{tp.topic}:{tp.partition}:{part[0].offset}-{part[-1].offset}:{table}"
+            insert(self.client, f"{self.db}.{table}", rows, COLUMNS[table], token=token)
+            ROWS.labels(table).inc(len(rows))
+        return insert_part
+
+    def _probe(self) -> None:
+        query(self.client, "SELECT 1")
 
     def stop(self, *_: object) -> None:
         self._stop.set()
@@ -95,6 +112,7 @@ class ClickHouseWriter:
                 self._update_lag(consumer)
         finally:
             consumer.close()
+            self.dead_letters.close()
             self.client.close()
             log.info("sink stopped")
 
@@ -117,6 +135,10 @@ class ClickHouseWriter:
             return
         ends = consumer.end_offsets(list(assigned))
         LAG.set(sum(max(0, ends[tp] - (consumer.position(tp) or 0)) for tp in assigned))
+
+
+def _row_problem(table: str, row: list) -> str | None:
+    return row_problem(table, COLUMNS[table], row)
 
 
 def run_sink(settings: Settings) -> None:

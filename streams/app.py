@@ -22,7 +22,7 @@ import gc
 import logging
 import os
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -31,12 +31,14 @@ import msgspec
 from prometheus_client import Counter
 
 from onestop import dlq
+from onestop.admission import rules_from
 from onestop.catalogue import load_catalogue
 from onestop.settings import Settings
 from onestop.sla import SlaPolicy
 from onestop.workcal import load_calendar
 from streams.clock import Clock
 from streams.evaluate import Evaluator
+from telemetry.shared import DLQ
 from streams.model import decode_stored, encode_alert
 from streams.outbox import KafkaOutbox, Outbox, OutRecord
 from streams.processor import Effects, Processor
@@ -47,7 +49,6 @@ log = logging.getLogger(__name__)
 
 EVENTS = Counter("onestop_worker_events_total", "Records handled by the worker", ["outcome"])
 APPLIED, DUPLICATE, OTHER = (EVENTS.labels(o) for o in ("applied", "duplicate", "other"))
-DLQ = Counter("onestop_dlq_records_total", "Records sent to the dead-letter topic", ["reason", "source"])
 ALERTS = Counter("onestop_alerts_total", "SLA alerts emitted", ["kind"])
 _json = msgspec.json.Encoder()
 STATE_TABLE = "dossier-state"
@@ -58,6 +59,12 @@ def changelog_topic(settings: Settings) -> str:
     Faust creates it itself, but a consumer that joins before the new topic reaches its metadata is
     assigned none of it, and the agent then fails on every record (PartitionsMismatch) until restarted."""
     return f"{settings.app_id}-{STATE_TABLE}-changelog"
+
+
+def _received_at(msg: object) -> datetime | None:
+    """The record's Kafka timestamp (seconds), if it has one."""
+    stamp = getattr(msg, "timestamp", None)
+    return datetime.fromtimestamp(stamp, timezone.utc) if stamp and stamp > 0 else None
 
 
 def _stored_offset(raw: bytes | None) -> int | None:
@@ -78,8 +85,8 @@ def build_processor(settings: Settings) -> Processor:
     evaluator = Evaluator(load_calendar(settings.calendar_override), load_catalogue(settings.catalogue_file),
                           policy, settings.escalate_after_working_days)
     clock = Clock(settings.clock, allowed_lateness=timedelta(seconds=settings.allowed_lateness_s),
-                  live_lag=settings.live_lag)
-    return Processor(evaluator, clock)
+                  live_lag=settings.live_lag, quorum=settings.event_clock_quorum)
+    return Processor(evaluator, clock, rules_from(settings, evaluator.catalogue))
 
 
 def _raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
@@ -153,7 +160,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
                 if wall:
                     highwater = app.consumer.highwater(msg.tp)
                     processor.clock.set_lag(msg.partition, (highwater or 0) - msg.offset - 1)
-                one = processor.on_event(msg.partition, msg.offset, msg.value, view)
+                one = processor.on_event(msg.partition, msg.offset, msg.value, view, received_at=_received_at(msg))
             except Exception as exc:  # a defect, not bad input: keep the record, recount from the table
                 log.exception("record %s:%s@%s could not be processed", msg.topic, msg.partition, msg.offset)
                 fx.dead_letters.append(dlq.dead_letter(

@@ -34,12 +34,30 @@ class StoredDossier(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     active_alert: str | None = None  # the last due-soon/overdue/escalation alert not yet cleared
 
 
+# A stored dossier is one record of the table's changelog topic: stay well inside Kafka's default
+# 1 MiB record limit, or the worker could not write it and would stop on every restart.
+MAX_STORED_BYTES = 512 * 1024
+STATE_UNENCODABLE = "state_unencodable"
+STATE_TOO_LARGE = "state_too_large"
+
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(StoredDossier)
 
 
 def encode_stored(stored: StoredDossier) -> bytes:
     return _enc.encode(stored)
+
+
+def storage_problem(stored: StoredDossier, max_bytes: int = MAX_STORED_BYTES) -> tuple[str, str] | None:
+    """(reason code, message) if ``stored`` could not be written to the state table, else None."""
+    try:
+        size = len(_enc.encode(stored))
+    except (OverflowError, TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        return STATE_UNENCODABLE, f"the dossier's state could not be encoded: {type(exc).__name__}: {exc}"
+    if size > max_bytes:
+        return STATE_TOO_LARGE, (f"the dossier's state would take {size:,} bytes, more than the {max_bytes:,} "
+                                 "a state record may take (many buffered events waiting for a missing seq?)")
+    return None
 
 
 def decode_stored(raw: bytes) -> StoredDossier:

@@ -18,13 +18,15 @@ from typing import Iterable, Protocol
 import msgspec
 
 from onestop import dlq, events
+from onestop.admission import AdmissionRules, admit, receipt_time
 from onestop.events import EventType
 from onestop.fold import DossierState, apply
 from streams.clock import Clock
 from streams.counters import Counters
 from streams.deadlines import DeadlineIndex
 from streams.evaluate import Evaluator, age_bucket
-from streams.model import Alert, StoredDossier, alert_id, decode_stored, encode_stored
+from streams.model import (MAX_STORED_BYTES, Alert, StoredDossier, alert_id, decode_stored, encode_stored,
+                           storage_problem)
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +53,33 @@ class Effects:
 
 
 class Processor:
-    def __init__(self, evaluator: Evaluator, clock: Clock) -> None:
+    def __init__(self, evaluator: Evaluator, clock: Clock, admission: AdmissionRules | None = None, *,
+                 max_state_bytes: int = MAX_STORED_BYTES) -> None:
         self.evaluator = evaluator
         self.clock = clock
+        # Records already in Kafka are judged again: a producer may predate or skip the entrance checks.
+        self.admission = admission or AdmissionRules(evaluator.catalogue)
+        self.max_state_bytes = max_state_bytes
         self.counters = Counters()
         self.index = DeadlineIndex()
         self.waiting_alert: dict[int, set[str]] = {}  # wall clock: alerts held while catching up
 
     # --- records ------------------------------------------------------------------------
 
-    def on_event(self, partition: int, offset: int, raw: bytes, store: Store) -> Effects:
+    def on_event(self, partition: int, offset: int, raw: bytes, store: Store, *,
+                 received_at: datetime | None = None) -> Effects:
+        """``received_at``: the record's Kafka timestamp (admission judges occurred_at against it)."""
         fx = Effects()
         try:
             event = events.decode(raw)
         except events.ContractError as exc:
             fx.dead_letters.append(dlq.dead_letter(raw, exc.code, exc.message, _where(partition, offset)))
+            return fx
+        refusal = admit(event, self.admission, received_at=receipt_time(received_at, self.clock.wall_now()),
+                        decoded=True)
+        if refusal is not None:
+            fx.dead_letters.append(dlq.dead_letter(raw, refusal.code, refusal.message, _where(partition, offset),
+                                                   dossier_id=event.dossier_id, event_id=event.event_id))
             return fx
         self.clock.observe(partition, event.occurred_at)
         now = self.clock.now(partition) or event.occurred_at
@@ -80,6 +94,12 @@ class Processor:
             fx.applied += len(outcome.applied)
             clock_moved = any(e.event_type in CLOCK_EVENTS for e in outcome.applied)
             after = self._judge(partition, before, outcome.state, now, clock_moved)
+            unstorable = storage_problem(after, self.max_state_bytes)
+            if unstorable is not None:  # keep the dossier as it was: its next valid event still applies
+                fx.dead_letters.append(dlq.dead_letter(raw, *unstorable, _where(partition, offset),
+                                                       dossier_id=event.dossier_id, event_id=event.event_id))
+                self.fire_due(partition, store, fx)
+                return fx
             reschedule = clock_moved or before is None or before.state.is_open != after.state.is_open
             self._save(partition, before, after, store, fx, now, reschedule=reschedule)
         self.fire_due(partition, store, fx)

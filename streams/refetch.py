@@ -17,17 +17,20 @@ class Refetched:
     __slots__ = ("message",)
     refetched = True
 
-    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
-        self.message = _Message(topic, partition, offset, key, value)
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                 timestamp: float | None = None) -> None:
+        self.message = _Message(topic, partition, offset, key, value, timestamp)
 
 
 class _Message:
     """What the batch loop, and Faust's ``Consumer.ack``, read of a message."""
 
-    __slots__ = ("topic", "partition", "offset", "key", "value", "tp", "acked", "__weakref__")
+    __slots__ = ("topic", "partition", "offset", "key", "value", "timestamp", "tp", "acked", "__weakref__")
 
-    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                 timestamp: float | None = None) -> None:
         self.topic, self.partition, self.offset, self.key, self.value = topic, partition, offset, key, value
+        self.timestamp = timestamp  # seconds, as Faust's messages carry it: admission judges against it
         self.tp = TP(topic, partition)
         self.acked = False
 
@@ -48,7 +51,8 @@ async def read_range(bootstrap: str, topic: str, partition: int, start: int, end
         while loop.time() < deadline:
             got = await consumer.getmany(tp, timeout_ms=500, max_records=max(1, end - start))
             records = got.get(tp, [])
-            out += [Refetched(topic, partition, r.offset, r.key, r.value) for r in records if r.offset < end]
+            out += [Refetched(topic, partition, r.offset, r.key, r.value, r.timestamp / 1000 if r.timestamp else None)
+                    for r in records if r.offset < end]
             if any(r.offset >= end - 1 for r in records):
                 break
             if not records and await consumer.position(tp) >= end:

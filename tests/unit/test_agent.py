@@ -29,8 +29,9 @@ def ev(dossier: str, seq: int, kind: EventType, at: datetime, **kw) -> bytes:
 
 @pytest.fixture
 def worker_app(tmp_path):
+    # One event moves the event clock in these scenarios (no quorum of later events needed).
     settings = Settings(home=tmp_path, clock="event", allowed_lateness_s=0, web_port=0, app_id="test-agent",
-                        worker_batch_within_s=0.01)
+                        worker_batch_within_s=0.01, event_clock_quorum=1)
     outbox = MemoryOutbox(settings.partitions)
     app = create_app(settings, store_url="memory://", outbox=outbox, on_fatal=outbox.fatal.append)
     return app, settings, outbox
@@ -136,10 +137,10 @@ def test_a_record_the_processor_fails_on_goes_to_the_dead_letters_and_the_rest_g
     processor = build_processor(settings)
     real = processor.on_event
 
-    def flaky(partition, offset, raw, store):
+    def flaky(partition, offset, raw, store, **kw):
         if b'"B"' in raw:
             raise RuntimeError("defect")
-        return real(partition, offset, raw, store)
+        return real(partition, offset, raw, store, **kw)
 
     processor.on_event = flaky
     outbox = MemoryOutbox(settings.partitions)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("onestop", "onestop_cli", "ops", "producers", "streams", "sinks", "dashboards")
+PACKAGES = ("onestop", "onestop_cli", "ops", "producers", "streams", "sinks", "dashboards", "telemetry")
 LINT = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
                               "sys.exit(lint_imports_command())"]
 
