@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     publish_interval_s: float = Field(1.0, gt=0, description="How often changed counters go to ioc.metrics.")
     escalate_after_working_days: int = Field(3, ge=1, description="Overdue this many working days: escalation alert.")
     due_soon_hours: float = Field(8.0, gt=0, description="Due-soon horizon in working hours (8 = one working day).")
+    seq_gap_timeout_s: float = Field(
+        3600.0, gt=0, description="Worker: how long (on the partition's clock) a dossier's later events wait for a "
+                                  "missing earlier seq before the gap is skipped and dead-lettered as seq_gap_timeout.")
+    result_ready_while_waiting: Literal["accept", "reject"] = Field(
+        "accept", description="result_ready while a supplement or payment wait is open: accept it (the wait ends "
+                              "at the finish) or reject it as an illegal transition.")
     calendar_override: Path | None = Field(None, description="Provincial calendar override file (closures, make-up days).")
     catalogue_file: Path | None = Field(None, description="Procedure catalogue CSV replacing the packaged one.")
 

@@ -38,6 +38,16 @@ class Clock:
         if last_event_at is not None:
             self.observe(partition, last_event_at)
 
+    def seen(self, partition: int) -> datetime | None:
+        """The latest event time observed on ``partition`` (to rewind to, if a record is dropped)."""
+        return self.max_seen.get(partition)
+
+    def rewind(self, partition: int, seen: datetime | None) -> None:
+        if seen is None:
+            self.max_seen.pop(partition, None)
+        else:
+            self.max_seen[partition] = seen
+
     def now(self, partition: int) -> datetime | None:
         if self.mode == "wall":
             return self._wall()
