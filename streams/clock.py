@@ -57,6 +57,13 @@ class Clock:
     def set_lag(self, partition: int, lag: int) -> None:
         self.lag[partition] = lag
 
+    def assume_behind(self, partitions: set[int] | list[int]) -> None:
+        """Wall clock, after an assignment: not live until a record or a tick has measured the lag (a
+        restarted worker must not release held alerts before it knows whether it is catching up)."""
+        if self.mode == "wall":
+            for p in partitions:
+                self.lag[p] = self.live_lag + 1
+
     def live(self, partition: int) -> bool:
         """May alerts go out for this partition now?"""
         return self.mode == "event" or self.lag.get(partition, 0) <= self.live_lag

@@ -280,6 +280,7 @@ class Processor:
         self.index.forget(partitions)
         for p in partitions:
             self.owed[p], self.gaps[p] = set(), set()
+        self.clock.assume_behind(partitions)
         for s in items:
             self.clock.seed(s.partition, s.state.last_event_at)
         for s in items:

@@ -96,6 +96,8 @@ def test_an_overdue_dossier_stored_without_its_alert_is_owed_one_after_a_rebuild
     store[b"A"] = encode_stored(old)
     restarted = worker(wall)
     restarted.rebuild([old], {0})
+    assert restarted.on_tick(0, store).alerts == []  # not live before a record or a tick measured the lag
+    restarted.clock.set_lag(0, 3)
     assert [a.kind for a in restarted.on_tick(0, store).alerts] == ["escalation"]
 
 
