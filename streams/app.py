@@ -179,7 +179,8 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
                 else:
                     if wall:
                         highwater = app.consumer.highwater(msg.tp)
-                        processor.clock.set_lag(msg.partition, (highwater or 0) - msg.offset - 1)
+                        if highwater is not None:  # unknown right after an assignment: not a lag of 0
+                            processor.clock.set_lag(msg.partition, highwater - msg.offset - 1)
                     one = processor.on_event(msg.partition, msg.offset, msg.value, view)
             except Exception as exc:  # a defect, not bad input: the processor dropped all the record did
                 log.exception("record %s:%s@%s could not be processed", msg.topic, msg.partition, msg.offset)
