@@ -28,7 +28,7 @@ from typing import Callable
 
 import faust
 import msgspec
-from faust.types import TP
+from faust.types import TP, Message
 from prometheus_client import Counter, Gauge
 
 from onestop import dlq
@@ -42,7 +42,7 @@ from streams.model import decode_stored, encode_alert
 from streams.outbox import KafkaOutbox, Outbox, OutRecord
 from streams.processor import Effects, Processor
 from streams.refetch import read_range
-from streams.state import OFFSET_KEY, BatchState, OffsetGuard, TableState
+from streams.state import OFFSET_KEY, BatchState, OffsetGuard, PartitionView, TableState
 
 log = logging.getLogger(__name__)
 
@@ -156,15 +156,28 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
         if highwater is not None and expected is not None:
             processor.clock.set_lag(partition, highwater - expected)
 
+    def handle(msg: Message, view: PartitionView) -> Effects:
+        """One input record or tick, through the processor (which applies all of it or none of it)."""
+        wall = processor.clock.mode == "wall"
+        if msg.topic == settings.topic_ticks:
+            if wall:
+                _tick_lag(msg.partition)
+            return processor.on_tick(msg.partition, view)
+        if wall:
+            highwater = app.consumer.highwater(msg.tp)
+            if highwater is not None:  # unknown right after an assignment: not a lag of 0
+                processor.clock.set_lag(msg.partition, highwater - msg.offset - 1)
+        one = processor.on_event(msg.partition, msg.offset, msg.value, view)
+        (APPLIED if one.applied else DUPLICATE if one.duplicates else OTHER).inc()
+        return one
+
     def process(batch: list[faust.EventT], held: BatchState) -> tuple[Effects, list[faust.EventT]]:
         """Fold ``batch`` into ``held``; returns the effects and the records to acknowledge once they are stored."""
         fx = Effects()
         done: list[faust.EventT] = []
         last: dict[int, int] = {}  # partition → last input offset folded in this batch
-        wall = processor.clock.mode == "wall"
         for ev in batch:
             msg = ev.message
-            view = held.view(msg.partition)
             done.append(ev)
             if msg.topic == settings.topic_events:
                 if not guard.admit(msg.partition, msg.offset):
@@ -172,27 +185,13 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
                     continue
                 last[msg.partition] = msg.offset
             try:
-                if msg.topic == settings.topic_ticks:
-                    if wall:
-                        _tick_lag(msg.partition)
-                    one = processor.on_tick(msg.partition, view)
-                else:
-                    if wall:
-                        highwater = app.consumer.highwater(msg.tp)
-                        if highwater is not None:  # unknown right after an assignment: not a lag of 0
-                            processor.clock.set_lag(msg.partition, highwater - msg.offset - 1)
-                    one = processor.on_event(msg.partition, msg.offset, msg.value, view)
+                one = handle(msg, held.view(msg.partition))
             except Exception as exc:  # a defect, not bad input: the processor dropped all the record did
                 log.exception("record %s:%s@%s could not be processed", msg.topic, msg.partition, msg.offset)
                 fx.dead_letters.append(dlq.dead_letter(
                     msg.value or b"", "processing_error", f"{type(exc).__name__}: {exc}",
                     f"worker:{msg.topic}:{msg.partition}@{msg.offset}"))
                 continue
-            if msg.topic == settings.topic_ticks:
-                fx.alerts += one.alerts
-                fx.dead_letters += one.dead_letters
-                continue
-            (APPLIED if one.applied else DUPLICATE if one.duplicates else OTHER).inc()
             fx.alerts += one.alerts
             fx.dead_letters += one.dead_letters
         for partition, offset in last.items():  # stored with the states it produced, in the same batch
