@@ -60,7 +60,7 @@ class AdmissionRules:
 
 
 def rules_from(settings: Settings, catalogue: Catalogue | None) -> AdmissionRules:
-    """The policy configured by ``ONESTOP_OCCURRED_AT_*`` (see onestop.settings)."""
+    """The policy configured by ``ONESTOP_OCCURRED_AT_MAX_AHEAD_S`` and ``ONESTOP_OCCURRED_AT_FLOOR`` (see onestop.settings)."""
     return AdmissionRules(catalogue, future_margin=timedelta(seconds=settings.occurred_at_max_ahead_s),
                           floor=settings.occurred_at_floor, import_floor=settings.import_occurred_at_floor)
 

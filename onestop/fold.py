@@ -3,7 +3,8 @@
 ``apply(state, event)`` never raises on bad input and never mutates: it returns
 a new state plus what happened to each event (applied, buffered, duplicate or
 rejected with a reason). Events are applied strictly in per-dossier ``seq``
-order; an event that arrives early waits in ``pending`` until the gap closes.
+order; an event that arrives early waits in ``pending`` until the gap closes
+(or until the caller gives up on the missing seqs: ``skip_gap``).
 A rejected (illegal) event still consumes its sequence number, so one bad
 event never blocks the dossier's later events.
 
@@ -17,7 +18,8 @@ events folds to the same state.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable
+from functools import lru_cache
+from typing import Iterable, Literal, Mapping
 
 import msgspec
 
@@ -42,18 +44,46 @@ _PROCESSING = {
 _PAUSED_EXITS = {_E.EXTENDED, _E.DUE_DATE_CORRECTED, _E.WITHDRAWAL_REQUESTED, _E.PROCESSING_STOPPED, _E.REFUSED}
 _NEW_DATE = {_E.EXTENDED, _E.DUE_DATE_CORRECTED}  # events that set a due date on an accepted dossier
 _RECEPTION = {_E.RECEPTION_SUPPLEMENT_REQUESTED, _E.ACCEPTED, _E.REFUSED_AT_RECEPTION}
-# Which event types may follow a dossier's current status (None = no event yet).
-# A desk may ask for a supplement before anything else is recorded (in-person filing),
-# and an online dossier is re-submitted after a reception-stage supplement request.
-ALLOWED: dict[int | None, frozenset[EventType]] = {
-    None: frozenset({_E.SUBMITTED, *_RECEPTION}),
-    1: frozenset({_E.SUBMITTED, *_RECEPTION, _E.WITHDRAWAL_REQUESTED}),
-    2: frozenset(_PROCESSING),
-    4: frozenset(_PROCESSING),
-    5: frozenset({_E.SUPPLEMENT_RECEIVED, *_PAUSED_EXITS}),
-    6: frozenset({_E.FINANCIAL_OBLIGATION_FULFILLED, *_PAUSED_EXITS}),
-    9: frozenset({_E.RESULT_RETURNED, _E.DUE_DATE_CORRECTED}),
-}
+ResultWhileWaiting = Literal["accept", "reject"]
+
+
+@lru_cache(maxsize=None)
+def transitions(result_ready_while_waiting: ResultWhileWaiting = "accept") -> dict[int | None, frozenset[EventType]]:
+    """Which event types may follow a dossier's current status (None = no event yet).
+
+    | status | may be followed by |
+    |---|---|
+    | none yet | submitted, reception_supplement_requested, accepted, refused_at_reception |
+    | 1 submitted | the same, and withdrawal_requested |
+    | 2 accepted, 4 processing | every processing event: steps, supplement and financial requests, extended, due_date_corrected, withdrawal_requested, processing_stopped, refused, result_ready |
+    | 5 supplement, 6 financial wait | the matching supplement_received / financial_obligation_fulfilled, extended, due_date_corrected, withdrawal_requested, processing_stopped, refused; and result_ready unless the policy ``result_ready_while_waiting`` is "reject" (the wait closes at the finish) |
+    | 9 result ready | result_returned only: the class is fixed at the finish, so due_date_corrected is refused (as in 10) |
+    | 3, 7, 8, 10 | nothing: the dossier is closed |
+
+    A desk may ask for a supplement before anything else is recorded (in-person filing), and an
+    online dossier is re-submitted after a reception-stage supplement request. A result made ready
+    while the citizen still owes a supplement or a payment is a fact the source system recorded;
+    by default it is accepted and the open wait ends at the finish (``SlaPolicy``).
+    """
+    waiting_exits = set(_PAUSED_EXITS)
+    if result_ready_while_waiting == "accept":
+        waiting_exits.add(_E.RESULT_READY)
+    elif result_ready_while_waiting != "reject":
+        raise ValueError(f"result_ready_while_waiting must be 'accept' or 'reject', got {result_ready_while_waiting!r}")
+    return {
+        None: frozenset({_E.SUBMITTED, *_RECEPTION}),
+        1: frozenset({_E.SUBMITTED, *_RECEPTION, _E.WITHDRAWAL_REQUESTED}),
+        2: frozenset(_PROCESSING),
+        4: frozenset(_PROCESSING),
+        5: frozenset({_E.SUPPLEMENT_RECEIVED, *waiting_exits}),
+        6: frozenset({_E.FINANCIAL_OBLIGATION_FULFILLED, *waiting_exits}),
+        9: frozenset({_E.RESULT_RETURNED}),
+    }
+
+
+ALLOWED = transitions()  # the default table: docs/domain.md lists it
+Transitions = Mapping[int | None, frozenset[EventType]]
+SKIPPED = ""  # event_ids entry of a seq that never arrived and was skipped (an event_id is never empty)
 
 
 class Pause(msgspec.Struct, frozen=True):
@@ -108,7 +138,7 @@ class DossierState(msgspec.Struct, frozen=True, kw_only=True):
 
 class Rejection(msgspec.Struct, frozen=True):
     event: DossierEvent
-    code: str  # wrong_dossier | seq_conflict | illegal_transition | due_before_acceptance
+    code: str  # wrong_dossier | seq_conflict | illegal_transition | due_before_acceptance | seq_gap_timeout
     message: str
 
 
@@ -118,6 +148,7 @@ class Outcome(msgspec.Struct, frozen=True):
     rejected: tuple[Rejection, ...] = ()
     duplicate: bool = False
     buffered: bool = False
+    skipped: tuple[int, ...] = ()  # seqs given up on by ``skip_gap``
 
 
 def new_state(event: DossierEvent) -> DossierState:
@@ -130,7 +161,7 @@ def new_state(event: DossierEvent) -> DossierState:
     )
 
 
-def apply(state: DossierState | None, event: DossierEvent) -> Outcome:
+def apply(state: DossierState | None, event: DossierEvent, allowed: Transitions = ALLOWED) -> Outcome:
     """Fold one event into a dossier's state. Pure; never raises on bad input."""
     if state is None:
         state = new_state(event)
@@ -140,20 +171,44 @@ def apply(state: DossierState | None, event: DossierEvent) -> Outcome:
     if event.seq > state.last_seq + 1:
         pending = tuple(sorted((*state.pending, event), key=lambda e: e.seq))
         return Outcome(msgspec.structs.replace(state, pending=pending), buffered=True)
+    return _drain(state, [event, *state.pending], allowed)
+
+
+def skip_gap(state: DossierState, allowed: Transitions = ALLOWED) -> Outcome:
+    """Give up on the seqs missing before the first waiting event, and apply what waited.
+
+    The caller decides when a gap has waited long enough (the worker: ``seq_gap_timeout_s`` on the
+    partition's clock). The skipped seqs are remembered, so an event that claims one later is
+    rejected (``seq_gap_timeout``) instead of being applied out of order.
+    """
+    if not state.pending:
+        return Outcome(state)
+    first = state.pending[0].seq
+    skipped = tuple(range(state.last_seq + 1, first))
+    ids = state.event_ids
+    if len(ids) == state.last_seq:  # a state from before event_ids existed cannot name its seqs
+        ids = (*ids, *(SKIPPED for _ in skipped))
+    state = msgspec.structs.replace(state, last_seq=first - 1, event_ids=ids)
+    outcome = _drain(state, list(state.pending), allowed)
+    return msgspec.structs.replace(outcome, skipped=skipped)
+
+
+def _drain(state: DossierState, queue: list[DossierEvent], allowed: Transitions) -> Outcome:
+    """Apply the queue's events that follow ``state.last_seq`` in turn; the rest keep waiting."""
     applied: list[DossierEvent] = []
     rejected: list[Rejection] = []
-    queue = [event, *state.pending]
     state = msgspec.structs.replace(state, pending=())
     while queue and queue[0].seq == state.last_seq + 1:
         nxt = queue.pop(0)
-        state, rejection = _step(state, nxt)
+        state, rejection = _step(state, nxt, allowed)
         (rejected.append(rejection) if rejection else applied.append(nxt))
     return Outcome(msgspec.structs.replace(state, pending=tuple(queue)), tuple(applied), tuple(rejected))
 
 
-def fold(events: Iterable[DossierEvent], state: DossierState | None = None) -> DossierState | None:
+def fold(events: Iterable[DossierEvent], state: DossierState | None = None,
+         allowed: Transitions = ALLOWED) -> DossierState | None:
     for event in events:
-        state = apply(state, event).state
+        state = apply(state, event, allowed).state
     return state
 
 
@@ -169,6 +224,11 @@ def _screen(state: DossierState, event: DossierEvent) -> Outcome | None:
             # A state serialised before event_ids existed cannot tell; keep the old behaviour.
             return Outcome(state, duplicate=True)
         holder = state.event_ids[event.seq - 1]
+        if holder == SKIPPED:
+            rej = Rejection(event, "seq_gap_timeout",
+                            f"seq {event.seq} of dossier {event.dossier_id} arrived after the dossier stopped "
+                            f"waiting for it; event {event.event_id} ({event.event_type.value}) was not applied")
+            return Outcome(state, rejected=(rej,))
         return Outcome(state, rejected=(_conflict(event, holder),))
     holder = next((p.event_id for p in state.pending if p.seq == event.seq), None)
     if holder is not None:
@@ -182,11 +242,10 @@ def _conflict(event: DossierEvent, holder: str) -> Rejection:
                      f"event {event.event_id} ({event.event_type.value}) was not applied")
 
 
-def _step(state: DossierState, event: DossierEvent) -> tuple[DossierState, Rejection | None]:
-    allowed = ALLOWED.get(state.status, frozenset())
+def _step(state: DossierState, event: DossierEvent, allowed: Transitions) -> tuple[DossierState, Rejection | None]:
     rej = None
-    if event.event_type not in allowed:
-        rej = Rejection(event, "illegal_transition", _illegal_message(state, event))
+    if event.event_type not in allowed.get(state.status, frozenset()):
+        rej = Rejection(event, "illegal_transition", _illegal_message(state, event, allowed))
     elif event.event_type in _NEW_DATE and due_before(event.due_at, state.accepted_at):
         rej = Rejection(event, DUE_BEFORE_ACCEPTANCE, f"{event.event_type.value} (seq {event.seq}) sets due_at "
                         f"{event.due_at.isoformat()}, before the dossier's acceptance {state.accepted_at.isoformat()}")
@@ -200,14 +259,16 @@ def _step(state: DossierState, event: DossierEvent) -> tuple[DossierState, Rejec
     return _transition(state, event), None
 
 
-def _illegal_message(state: DossierState, event: DossierEvent) -> str:
+def _illegal_message(state: DossierState, event: DossierEvent, allowed: Transitions) -> str:
     what = f"{event.event_type.value} (seq {event.seq})"
     if state.status is None:
         return f"{what} cannot open a dossier; expected one of submitted, accepted, refused_at_reception"
     where = f"status {state.status} ({STATUS_NAMES[state.status]})"
+    if event.event_type is _E.DUE_DATE_CORRECTED and state.finished_at is not None:
+        return f"{what} arrived after the finish ({where}): the class is fixed at the finish, so it is not applied"
     if state.status in TERMINAL_STATUSES:
         return f"{what} arrived after {where}: the dossier is closed"
-    expected = ", ".join(sorted(t.value for t in ALLOWED.get(state.status, ())))
+    expected = ", ".join(sorted(t.value for t in allowed.get(state.status, ())))
     return f"{what} is not allowed after {where}; expected one of {expected}"
 
 

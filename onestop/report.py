@@ -93,13 +93,13 @@ def histories(events: Iterable[DossierEvent]) -> dict[str, list[DossierEvent]]:
     return dict(by_dossier)
 
 
-def states_as_of(events: Iterable[DossierEvent], until: datetime, *,
-                 inclusive: bool = False) -> dict[str, DossierState]:
+def states_as_of(events: Iterable[DossierEvent], until: datetime, *, inclusive: bool = False,
+                 policy: SlaPolicy = DEFAULT_POLICY) -> dict[str, DossierState]:
     """Each dossier folded from the events that occurred before ``until`` (or at it, if inclusive)."""
     states = {}
     for dossier_id, history in histories(events).items():
         known = [e for e in history if e.occurred_at < until or (inclusive and e.occurred_at == until)]
-        state = fold(known)
+        state = fold(known, allowed=policy.transitions)
         if state is not None:
             states[dossier_id] = state
     return states
@@ -118,7 +118,7 @@ def form06(events: Iterable[DossierEvent], start: datetime, end: datetime, *, ca
     # period's last day is still within due when the books close.
     closing = end - timedelta(microseconds=1)
     counts: dict[tuple[str, ...], Counter] = defaultdict(Counter)
-    for state in states_as_of(events, end).values():
+    for state in states_as_of(events, end, policy=policy).values():
         buckets = _buckets(state, start, closing, calendar, catalogue, policy)
         if buckets:
             counts[_group_key(state, group_by, catalogue)].update(buckets)

@@ -6,10 +6,13 @@ environment variables drives a laptop demo and a docker-compose deployment alike
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Iterable, Literal, Mapping
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +21,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_FLOOR = date(2025, 7, 1)  # the two-tier local government and its commune one-stop centres
 DEFAULT_IMPORT_FLOOR = date(2015, 1, 1)  # one-stop rules of Decision 09/2015/QĐ-TTg
 EARLIEST_DATE = date(1971, 1, 1)  # onestop.events.EARLIEST: what the stores can hold
+PREFIX = "ONESTOP_"
+log = logging.getLogger(__name__)
 
 
 def _default_home() -> Path:
@@ -68,6 +73,12 @@ class Settings(BaseSettings):
     publish_interval_s: float = Field(1.0, gt=0, description="How often changed counters go to ioc.metrics.")
     escalate_after_working_days: int = Field(3, ge=1, description="Overdue this many working days: escalation alert.")
     due_soon_hours: float = Field(8.0, gt=0, description="Due-soon horizon in working hours (8 = one working day).")
+    seq_gap_timeout_s: float = Field(
+        3600.0, gt=0, description="Worker: how long (on the partition's clock) a dossier's later events wait for a "
+                                  "missing earlier seq before the gap is skipped and dead-lettered as seq_gap_timeout.")
+    result_ready_while_waiting: Literal["accept", "reject"] = Field(
+        "accept", description="result_ready while a supplement or payment wait is open: accept it (the wait ends "
+                              "at the finish) or reject it as an illegal transition.")
     calendar_override: Path | None = Field(None, description="Provincial calendar override file (closures, make-up days).")
     catalogue_file: Path | None = Field(None, description="Procedure catalogue CSV replacing the packaged one.")
     event_clock_quorum: int = Field(
@@ -105,6 +116,18 @@ class Settings(BaseSettings):
     # Province shown in reports and simulated by default (Hà Tĩnh).
     province_code: str = Field("42", pattern=r"^\d{2}$", description="Two-digit province code.")
 
+    # Simulator (onestop simulate)
+    simulate_seed: int = Field(42, description="Simulator: random seed; the same arguments and seed give "
+                                               "byte-identical events.")
+    simulate_speed: float = Field(0.0, ge=0, description="Simulator: simulated seconds per wall second; "
+                                                         "0 = as fast as possible.")
+
+    @field_validator("calendar_override", "catalogue_file", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, value: object) -> object:
+        # docker-compose passes an unset optional file as "", which must mean "none", not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_has_port(cls, value: str) -> str:
@@ -129,6 +152,42 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def env_var(field: str, settings_class: type[BaseSettings] = Settings) -> str:
+    """The environment variable of a settings field, e.g. ``catalogue_file`` → ``ONESTOP_CATALOGUE_FILE``."""
+    if field not in settings_class.model_fields:
+        raise KeyError(f"{settings_class.__name__} has no field {field!r}")
+    return f"{settings_class.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def known_variables(classes: Iterable[type[BaseSettings]] = ()) -> set[str]:
+    """Every ``ONESTOP_*`` variable read by ``Settings`` and by the given settings classes."""
+    return {env_var(name, cls) for cls in (Settings, *classes) for name in cls.model_fields}
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None,
+                      classes: Iterable[type[BaseSettings]] = ()) -> dict[str, str | None]:
+    """``ONESTOP_*`` variables that no settings class reads, each with the closest known name (or None)."""
+    environ = os.environ if environ is None else environ
+    known = sorted(known_variables(classes))
+    out: dict[str, str | None] = {}
+    for name in sorted(environ):
+        if name.upper().startswith(PREFIX) and name.upper() not in known:
+            close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
+            out[name] = close[0] if close else None
+    return out
+
+
+def warn_unknown_variables(environ: Mapping[str, str] | None = None,
+                           classes: Iterable[type[BaseSettings]] = ()) -> dict[str, str | None]:
+    """Log a warning for each unknown ``ONESTOP_*`` variable: a misspelt one is otherwise silently ignored."""
+    unknown = unknown_variables(environ, classes)
+    for name, close in unknown.items():
+        hint = f"; did you mean {close}?" if close else ""
+        log.warning("environment variable %s is not a setting of onestop and is ignored%s "
+                    "(`onestop config` lists them all)", name, hint)
+    return unknown
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

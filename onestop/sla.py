@@ -20,7 +20,7 @@ from typing import Literal
 import msgspec
 
 from onestop.catalogue import Catalogue, Procedure, TimeUnit
-from onestop.fold import DossierState, Pause
+from onestop.fold import DossierState, Pause, ResultWhileWaiting, Transitions, transitions
 from onestop.workcal import WorkCalendar
 
 
@@ -38,6 +38,14 @@ class SlaPolicy(msgspec.Struct, frozen=True, kw_only=True):
     due_soon_unit: Literal["working_hours", "clock_hours"] = "working_hours"
     # The national calculator counts a second processing-stage supplement request as overdue.
     second_supplement_is_overdue: bool = True
+    # result_ready while a supplement or payment wait is open: "accept" it (the wait closes at the
+    # finish) or "reject" it as an illegal transition (fold.transitions lists both tables).
+    result_ready_while_waiting: ResultWhileWaiting = "accept"
+
+    @property
+    def transitions(self) -> Transitions:
+        """The fold's table of legal transitions under this policy."""
+        return transitions(self.result_ready_while_waiting)
 
 
 DEFAULT_POLICY = SlaPolicy()
@@ -178,18 +186,19 @@ def paused_time(pauses: tuple[Pause, ...], at: datetime, calendar: WorkCalendar,
     """Working time the clock stood still up to ``at``.
 
     Processing-stage supplements always pause it; financial-obligation waits
-    only when the procedure excludes them from its time limit. Pauses that
-    began before ``since`` are ignored (an extension's new date already
-    accounts for them). A pause still open at ``at`` counts up to ``at``.
+    only when the procedure excludes them from its time limit. Only the
+    waiting after ``since`` counts (an extension letter's new date already
+    accounts for the waiting before it, but not for a wait that goes on after
+    it). A pause still open at ``at`` counts up to ``at``.
     """
     total = timedelta()
     for pause in pauses:
         if pause.kind == "financial" and not financial_pauses:
             continue
-        if since is not None and pause.start < since:
-            continue
+        start = pause.start if since is None else max(pause.start, since)
         end = pause.end if pause.end is not None and pause.end <= at else at
-        total += calendar.working_time_between(pause.start, end)
+        if end > start:
+            total += calendar.working_time_between(start, end)
     return total
 
 

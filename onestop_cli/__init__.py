@@ -53,6 +53,16 @@ def _root(
     if not verbose:
         # kafka-python logs every connection at INFO; operators need its warnings only.
         logging.getLogger("kafka").setLevel(logging.WARNING)
+    _warn_unknown_variables()
+
+
+def _warn_unknown_variables() -> None:
+    """A misspelt ONESTOP_* variable would be silently ignored: say so at start-up."""
+    from onestop.settings import warn_unknown_variables
+    from producers.gateway_settings import GatewaySettings
+    from producers.settings import PublisherSettings
+
+    warn_unknown_variables(classes=(PublisherSettings, GatewaySettings))
 
 
 _register()

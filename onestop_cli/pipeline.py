@@ -21,11 +21,11 @@ def simulate(
     communes: Optional[int] = typer.Option(None, "--communes", "-c", help="Simulate the first N communes of the province (default: all)."),
     dossiers: Optional[int] = typer.Option(None, "--dossiers", "-n", help="The volume knob: dossiers arriving over the period, exactly (default 1000)."),
     per_commune_day: Optional[float] = typer.Option(None, "--per-commune-day", "-r", help="Instead of --dossiers: average dossiers per commune per working day (DOMAIN.md: tens to a few hundred; Hà Tĩnh 2020 ≈ 25)."),
-    seed: int = typer.Option(42, "--seed", "-s", envvar="ONESTOP_SIMULATE_SEED", help="Random seed: the same arguments and seed give byte-identical events."),
+    seed: Optional[int] = typer.Option(None, "--seed", "-s", help="Random seed: the same arguments and seed give byte-identical events (env ONESTOP_SIMULATE_SEED; default 42)."),
     province: Optional[str] = typer.Option(None, "--province", "-p", help="Two-digit province code (env ONESTOP_PROVINCE_CODE; default 42, Hà Tĩnh: 69 communes)."),
     start: Optional[str] = typer.Option(None, help="First simulated day, ISO date in Asia/Ho_Chi_Minh (default 2026-11-02; with --live: now)."),
     days: int = typer.Option(10, help="Length of the simulated period in calendar days (arrivals on working days only)."),
-    speed: float = typer.Option(0.0, "--speed", envvar="ONESTOP_SIMULATE_SPEED", help="Simulated seconds per wall second; 0 = as fast as possible (3600 = one simulated hour per second)."),
+    speed: Optional[float] = typer.Option(None, "--speed", help="Simulated seconds per wall second; 0 = as fast as possible (3600 = one simulated hour per second) (env ONESTOP_SIMULATE_SPEED; default 0)."),
     live: bool = typer.Option(False, "--live", help="Run on the wall clock: start now and send each event when its time comes; stops after --days or Ctrl-C."),
     online_share: Optional[float] = typer.Option(None, "--online-share", help="Share of dossiers filed online (default 0.30: Hà Tĩnh 29.1%; provinces 16.94%, national 39.98%)."),
     late_rate: Optional[float] = typer.Option(None, "--late-rate", help="Share of accepted dossiers resolved after their due date (default 0.02; seen: 0.2%-3.5%)."),
@@ -42,6 +42,8 @@ def simulate(
 
     err = Console(stderr=True)  # stdout carries the events in --dry-run
     settings = get_settings()
+    seed = settings.simulate_seed if seed is None else seed
+    speed = settings.simulate_speed if speed is None else speed
     try:
         if dossiers is not None and per_commune_day is not None:
             raise SimulationError("give either --dossiers or --per-commune-day, not both")

@@ -18,6 +18,7 @@ from onestop.catalogue import Catalogue, CatalogueError, load_catalogue
 from onestop.events import ContractError, decode
 from onestop.fold import DossierState
 from onestop.report import states_as_of
+from onestop.settings import env_var, get_settings
 from onestop.sla import check_receipt, classify, legal_due
 from onestop.workcal import VN_TZ, CalendarError, WorkCalendar, load_calendar
 
@@ -26,13 +27,13 @@ app = typer.Typer(
     help="The legal SLA clock: due dates from the procedure catalogue and the working-day calendar.",
 )
 
-CALENDAR_HELP = ("Provincial calendar override (YAML: extra closures and working days). "
-                 "Default: the national calendar from the holidays package.")
-CATALOGUE_HELP = "Procedure catalogue (CSV). Default: the packaged onestop/data/procedures.csv."
-_CalendarOption = typer.Option(None, "--calendar", envvar="ONESTOP_CALENDAR_OVERRIDE", help=CALENDAR_HELP,
-                               exists=True, dir_okay=False, show_envvar=True)
-_CatalogueOption = typer.Option(None, "--catalogue", envvar="ONESTOP_CATALOGUE", help=CATALOGUE_HELP,
-                                exists=True, dir_okay=False, show_envvar=True)
+# The defaults come from the one settings class, so `onestop sla` and the worker read the same files.
+CALENDAR_HELP = ("Provincial calendar override (YAML: extra closures and working days) "
+                 f"(env {env_var('calendar_override')}). Default: the national calendar from the holidays package.")
+CATALOGUE_HELP = (f"Procedure catalogue (CSV) (env {env_var('catalogue_file')}). "
+                  "Default: the packaged onestop/data/procedures.csv.")
+_CalendarOption = typer.Option(None, "--calendar", help=CALENDAR_HELP, exists=True, dir_okay=False)
+_CatalogueOption = typer.Option(None, "--catalogue", help=CATALOGUE_HELP, exists=True, dir_okay=False)
 _json = msgspec.json.Encoder()
 
 
@@ -47,6 +48,9 @@ def _parse_time(text: str, option: str) -> datetime:
 
 
 def _load(calendar: Optional[Path], catalogue: Optional[Path]) -> tuple[WorkCalendar, Catalogue]:
+    settings = get_settings()
+    calendar = calendar if calendar is not None else settings.calendar_override
+    catalogue = catalogue if catalogue is not None else settings.catalogue_file
     try:
         return load_calendar(calendar), load_catalogue(catalogue)
     except (CalendarError, CatalogueError) as exc:

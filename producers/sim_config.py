@@ -68,6 +68,7 @@ class SimulationConfig:
     financial_obligation_rate: float = 0.85  # of land dossiers
     financial_wait_days: float = 3.0
     hop_rate: float = 0.25  # inter-agency hop, of dossiers with a multi-day legal time
+    inter_commune_share: float = 0.03  # of accepted dossiers: handled by another commune than the receiving one
     withdrawal_rate: float = 0.01
     refusal_rate: float = 0.005  # refused after acceptance
     stop_rate: float = 0.005  # processing stopped (form 05)

@@ -38,6 +38,7 @@ from producers.sim_arrivals import Arrival
 from producers.sim_calendar import WorkAxis
 
 if TYPE_CHECKING:
+    from onestop.communes import Commune
     from producers.sim_config import SimulationConfig
 
 E = EventType
@@ -87,6 +88,7 @@ class SimulationStats:
     accepted_online: int = 0
     planned_overdue: int = 0  # accepted dossiers the default SLA policy will judge overdue
     overdue_ids: list[str] = field(default_factory=list)
+    handled_elsewhere: int = 0  # accepted within the period, handled by another commune than the receiving one
 
     def count(self, arrival: Arrival, outcome: str) -> None:
         self.received[arrival.commune.code] = self.received.get(arrival.commune.code, 0) + 1
@@ -110,9 +112,11 @@ class Lifecycle:
     """Builds dossiers' events; all randomness from ``rng``, all time from ``axis``."""
 
     def __init__(self, cfg: "SimulationConfig", rng: Random, axis: WorkAxis, catalogue: Catalogue, calendar: WorkCalendar,
-                 due_for: DueFor, end_ts: int, stats: SimulationStats, id_tag: str = "") -> None:
+                 due_for: DueFor, end_ts: int, stats: SimulationStats, id_tag: str = "",
+                 communes: "tuple[Commune, ...]" = ()) -> None:
         self.cfg, self.rng, self.axis, self.catalogue, self.calendar = cfg, rng, axis, catalogue, calendar
         self.due_for, self.end_ts, self.stats, self.id_tag = due_for, end_ts, stats, id_tag
+        self.communes = tuple(communes)
         self._codes = sorted(cfg.procedure_mix)  # sorted: the mix's dict order must not matter
         self._mix_cum = list(accumulate(float(cfg.procedure_mix[c]) for c in self._codes))
         self._ns = hashlib.sha1(NAMESPACE.bytes)
@@ -127,15 +131,32 @@ class Lifecycle:
         code = self._codes[i]
         items: list[Item] = []
         accept_ts = self._reception(items, a)
+        handling = None
         if accept_ts is None:
             outcome = items[-1][1].value
         else:
+            handling = self._handling_commune(a, accept_ts)
             outcome = self._processing(items, a, code, accept_ts)
         self.stats.count(a, outcome)
         dossier_id = f"H{a.commune.province_code}.{a.commune.code}-{a.day:%y%m%d}{self.id_tag}-{a.number:05d}"
         if outcome.startswith("overdue"):
             self.stats.overdue_ids.append(dossier_id)
-        return self._events(items, dossier_id, a, code)
+        return self._events(items, dossier_id, a, code, handling)
+
+    def _handling_commune(self, a: Arrival, accept_ts: int) -> str | None:
+        """Another commune of the province that handles the dossier, for ``inter_commune_share`` of them.
+
+        The citizen filed at a desk outside the competent commune: the receipt (and every later
+        event) names the handling commune. No draw when the share is 0 or only one commune is
+        simulated, so such runs are the same as before the share existed.
+        """
+        share = self.cfg.inter_commune_share
+        if not share or len(self.communes) < 2 or self.rng.random() >= share:
+            return None
+        others = [c for c in self.communes if c.code != a.commune.code]
+        if accept_ts < self.end_ts:
+            self.stats.handled_elsewhere += 1
+        return others[int(self.rng.random() * len(others))].code
 
     def _procedure(self, code: str, ts: int) -> Procedure:
         """The version in force on the local day of ``ts`` (cached: one lookup per code and day)."""
@@ -145,16 +166,20 @@ class Lifecycle:
             found = self._procedures[(code, day)] = self.catalogue.get(code, day)
         return found
 
-    def _events(self, items: list[Item], dossier_id: str, a: Arrival, code: str) -> list[tuple[int, DossierEvent]]:
+    def _events(self, items: list[Item], dossier_id: str, a: Arrival, code: str,
+                handling: str | None = None) -> list[tuple[int, DossierEvent]]:
         out = []
         seed, ns, commune = self.cfg.seed, self._ns, a.commune.code
+        named = None  # the handling commune, on the receipt and every event after it
         for seq, (ts, kind, extra) in enumerate(items, 1):
             if ts >= self.end_ts:
                 break
+            if kind is E.ACCEPTED:
+                named = handling
             out.append((ts, DossierEvent(
                 event_id=uuid5_text(ns, f"{seed}:{dossier_id}:{seq}"), event_type=kind, dossier_id=dossier_id,
                 seq=seq, occurred_at=_utc(ts), commune_code=commune, procedure_code=code, channel=a.channel,
-                source="simulator", **(extra or {}))))
+                handling_commune_code=named, source="simulator", **(extra or {}))))
         return out
 
     # --- reception: no clock yet ------------------------------------------------------

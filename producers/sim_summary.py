@@ -88,6 +88,8 @@ def _dossiers_table(sim: "Simulation", tally: Tally) -> Table:
                   f"{100 * cfg.online_share:.1f}%")
     table.add_row("  expected late (planned overdue / accepted)", f"{stats.planned_overdue:,}",
                   _pct(stats.planned_overdue, stats.accepted), f"{100 * cfg.late_rate:.1f}% + 2nd supplements")
+    table.add_row("  handled by another commune", f"{stats.handled_elsewhere:,}",
+                  _pct(stats.handled_elsewhere, stats.accepted), f"{100 * cfg.inter_commune_share:.1f}%")
     table.add_row("open at the end (backlog)", f"{len(tally.open):,}", _pct(len(tally.open), accepted), "")
     return table
 

@@ -118,7 +118,7 @@ class Simulation:
         axis = WorkAxis(self.calendar, cfg.start - timedelta(days=1))
         self.lifecycle = Lifecycle(cfg, self.rng, axis, self.catalogue, self.calendar,
                                    due_for or legal_due_for(self.catalogue, self.calendar), self.end_ts,
-                                   self.stats, tag)
+                                   self.stats, tag, communes=self.communes)
 
     @property
     def working_days(self) -> float:

@@ -28,7 +28,8 @@ from typing import Callable
 
 import faust
 import msgspec
-from prometheus_client import Counter
+from faust.types import TP, Message
+from prometheus_client import Counter, Gauge
 
 from onestop import dlq
 from onestop.admission import rules_from
@@ -43,13 +44,17 @@ from streams.model import decode_stored, encode_alert
 from streams.outbox import KafkaOutbox, Outbox, OutRecord
 from streams.processor import Effects, Processor
 from streams.refetch import read_range
-from streams.state import OFFSET_KEY, BatchState, OffsetGuard, TableState
+from streams.state import OFFSET_KEY, BatchState, OffsetGuard, PartitionView, TableState
 
 log = logging.getLogger(__name__)
 
 EVENTS = Counter("onestop_worker_events_total", "Records handled by the worker", ["outcome"])
 APPLIED, DUPLICATE, OTHER = (EVENTS.labels(o) for o in ("applied", "duplicate", "other"))
 ALERTS = Counter("onestop_alerts_total", "SLA alerts emitted", ["kind"])
+WAITING_FOR_SEQ = Gauge("onestop_worker_dossiers_waiting_for_seq",
+                        "Dossiers whose later events wait for an earlier seq that has not arrived")
+SEQ_GAPS_SKIPPED = Counter("onestop_worker_seq_gaps_skipped_total",
+                           "Dossiers that stopped waiting for a missing seq after seq_gap_timeout_s")
 _json = msgspec.json.Encoder()
 STATE_TABLE = "dossier-state"
 
@@ -71,9 +76,19 @@ def _stored_offset(raw: bytes | None) -> int | None:
     return int(raw) if raw is not None else None
 
 
+class ShortRefill(RuntimeError):
+    """Records the consumer skipped could not all be read again: folding on would lose them."""
+
+    def __init__(self, topic: str, partition: int, start: int, end: int, got: int) -> None:
+        super().__init__(f"input {topic}[{partition}]: offsets {start}..{end - 1} were skipped by the consumer and "
+                         f"only {got} of the {end - start} records could be read again; stopping instead of "
+                         f"skipping them (were they deleted by retention?)")
+
+
 def _exit_without_acknowledging(exc: BaseException) -> None:
-    """Kafka did not take a batch's alerts or states: end the process before its records are acknowledged."""
-    log.critical("could not write a batch to Kafka (%s: %s); exiting so that a restart replays it",
+    """Kafka did not take a batch's alerts or states, or skipped input could not be read again: end the
+    process before the batch's records are acknowledged."""
+    log.critical("stopping the worker without acknowledging the batch (%s: %s); a restart replays it",
                  type(exc).__name__, exc)
     logging.shutdown()
     sys.stderr.flush()
@@ -81,12 +96,14 @@ def _exit_without_acknowledging(exc: BaseException) -> None:
 
 
 def build_processor(settings: Settings) -> Processor:
-    policy = SlaPolicy(due_soon_within=settings.due_soon_hours)
+    policy = SlaPolicy(due_soon_within=settings.due_soon_hours,
+                       result_ready_while_waiting=settings.result_ready_while_waiting)
     evaluator = Evaluator(load_calendar(settings.calendar_override), load_catalogue(settings.catalogue_file),
                           policy, settings.escalate_after_working_days)
     clock = Clock(settings.clock, allowed_lateness=timedelta(seconds=settings.allowed_lateness_s),
                   live_lag=settings.live_lag, quorum=settings.event_clock_quorum)
-    return Processor(evaluator, clock, rules_from(settings, evaluator.catalogue))
+    return Processor(evaluator, clock, rules_from(settings, evaluator.catalogue),
+                     seq_gap_timeout=timedelta(seconds=settings.seq_gap_timeout_s))
 
 
 def _raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:
@@ -114,6 +131,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
         value_serializer="raw",
     )
     processor = processor or build_processor(settings)
+    WAITING_FOR_SEQ.set_function(processor.waiting_for_seq)
     source = app.topic(settings.topic_events, settings.topic_ticks, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     ticks = _raw_topic(app, settings.topic_ticks, settings)
@@ -138,15 +156,36 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
     async def _assigned(sender: object, assigned: set, **kw: object) -> None:
         fresh["value"] = True
 
+    def _tick_lag(partition: int) -> None:
+        """How far the partition's input is behind, as a tick sees it (a restarted worker may get
+        ticks before any input record: without this it would count as live and release held alerts)."""
+        highwater = app.consumer.highwater(TP(settings.topic_events, partition))
+        expected = guard.expected.get(partition)
+        if highwater is not None and expected is not None:
+            processor.clock.set_lag(partition, highwater - expected)
+
+    def handle(msg: Message, view: PartitionView) -> Effects:
+        """One input record or tick, through the processor (which applies all of it or none of it)."""
+        wall = processor.clock.mode == "wall"
+        if msg.topic == settings.topic_ticks:
+            if wall:
+                _tick_lag(msg.partition)
+            return processor.on_tick(msg.partition, view)
+        if wall:
+            highwater = app.consumer.highwater(msg.tp)
+            if highwater is not None:  # unknown right after an assignment: not a lag of 0
+                processor.clock.set_lag(msg.partition, highwater - msg.offset - 1)
+        one = processor.on_event(msg.partition, msg.offset, msg.value, view, received_at=_received_at(msg))
+        (APPLIED if one.applied else DUPLICATE if one.duplicates else OTHER).inc()
+        return one
+
     def process(batch: list[faust.EventT], held: BatchState) -> tuple[Effects, list[faust.EventT]]:
         """Fold ``batch`` into ``held``; returns the effects and the records to acknowledge once they are stored."""
         fx = Effects()
         done: list[faust.EventT] = []
         last: dict[int, int] = {}  # partition → last input offset folded in this batch
-        wall = processor.clock.mode == "wall"
         for ev in batch:
             msg = ev.message
-            view = held.view(msg.partition)
             done.append(ev)
             if msg.topic == settings.topic_events:
                 if not guard.admit(msg.partition, msg.offset):
@@ -154,21 +193,13 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
                     continue
                 last[msg.partition] = msg.offset
             try:
-                if msg.topic == settings.topic_ticks:
-                    processor.fire_due(msg.partition, view, fx)
-                    continue
-                if wall:
-                    highwater = app.consumer.highwater(msg.tp)
-                    processor.clock.set_lag(msg.partition, (highwater or 0) - msg.offset - 1)
-                one = processor.on_event(msg.partition, msg.offset, msg.value, view, received_at=_received_at(msg))
-            except Exception as exc:  # a defect, not bad input: keep the record, recount from the table
+                one = handle(msg, held.view(msg.partition))
+            except Exception as exc:  # a defect, not bad input: the processor dropped all the record did
                 log.exception("record %s:%s@%s could not be processed", msg.topic, msg.partition, msg.offset)
                 fx.dead_letters.append(dlq.dead_letter(
                     msg.value or b"", "processing_error", f"{type(exc).__name__}: {exc}",
                     f"worker:{msg.topic}:{msg.partition}@{msg.offset}"))
-                fresh["value"] = True
                 continue
-            (APPLIED if one.applied else DUPLICATE if one.duplicates else OTHER).inc()
             fx.alerts += one.alerts
             fx.dead_letters += one.dead_letters
         for partition, offset in last.items():  # stored with the states it produced, in the same batch
@@ -182,6 +213,8 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
             out = []
             for record in fx.dead_letters:
                 DLQ.labels(record.reason_code, "worker").inc()
+                if record.reason_code == "seq_gap_timeout" and record.source.endswith("@gap"):
+                    SEQ_GAPS_SKIPPED.inc()
                 out.append(OutRecord(settings.topic_dlq, record.dossier_id.encode() if record.dossier_id else None,
                                      dlq.encode(record)))
             for alert in fx.alerts:
@@ -214,9 +247,11 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
             log.warning("input %s[%d]: offsets %d..%d were skipped by the consumer (a rebalance); reading them again",
                         settings.topic_events, partition, start, end - 1)
             records = await read_range(settings.kafka_bootstrap, settings.topic_events, partition, start, end)
-            if len(records) < end - start:
-                log.error("input %s[%d]: only %d of the %d skipped records could be read again",
-                          settings.topic_events, partition, len(records), end - start)
+            if [r.message.offset for r in records] != list(range(start, end)):
+                # Folding on past the hole would lose those records for good: stop, acknowledge nothing,
+                # and let a restart (or an operator, if retention deleted them) settle it.
+                fatal(ShortRefill(settings.topic_events, partition, start, end, len(records)))
+                raise ShortRefill(settings.topic_events, partition, start, end, len(records))
             guard.filled += len(records)
             before[(partition, end)] = records
         out: list = []
@@ -262,6 +297,8 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
     app.onestop_processor = processor  # type: ignore[attr-defined]  # for tests
     app.onestop_agent = fold_events  # type: ignore[attr-defined]
     app.onestop_handled = handled  # type: ignore[attr-defined]
+    app.onestop_guard = guard  # type: ignore[attr-defined]
+    app.onestop_fill_gaps = fill_gaps  # type: ignore[attr-defined]
     return app
 
 

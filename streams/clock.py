@@ -56,6 +56,17 @@ class Clock:
         latest = self.latest.get(partition)
         return latest[0] if latest is not None and len(latest) >= self.quorum else None
 
+    def seen(self, partition: int) -> list[datetime] | None:
+        """What the partition's clock has observed (to rewind to, if a record is dropped)."""
+        latest = self.latest.get(partition)
+        return None if latest is None else list(latest)
+
+    def rewind(self, partition: int, seen: list[datetime] | None) -> None:
+        if seen is None:
+            self.latest.pop(partition, None)
+        else:
+            self.latest[partition] = seen
+
     def now(self, partition: int) -> datetime | None:
         if self.mode == "wall":
             return self._wall()
@@ -67,6 +78,13 @@ class Clock:
 
     def set_lag(self, partition: int, lag: int) -> None:
         self.lag[partition] = lag
+
+    def assume_behind(self, partitions: set[int] | list[int]) -> None:
+        """Wall clock, after an assignment: not live until a record or a tick has measured the lag (a
+        restarted worker must not release held alerts before it knows whether it is catching up)."""
+        if self.mode == "wall":
+            for p in partitions:
+                self.lag[p] = self.live_lag + 1
 
     def live(self, partition: int) -> bool:
         """May alerts go out for this partition now?"""

@@ -29,14 +29,29 @@ class DeadlineIndex:
 
     def due(self, partition: int, now: datetime) -> list[str]:
         """Pop every dossier whose scheduled instant is at or before ``now``."""
+        return [dossier_id for _, dossier_id in self.pop_due(partition, now)]
+
+    def pop_due(self, partition: int, now: datetime) -> list[tuple[datetime, str]]:
+        """Pop every (instant, dossier) scheduled at or before ``now``."""
         heap, when = self._heaps.get(partition), self._when.get(partition)
-        out: list[str] = []
+        out: list[tuple[datetime, str]] = []
         while heap and heap[0][0] <= now:
             at, dossier_id = heapq.heappop(heap)
             if when is not None and when.get(dossier_id) == at:
                 del when[dossier_id]
-                out.append(dossier_id)
+                out.append((at, dossier_id))
         return out
+
+    def when(self, partition: int, dossier_id: str) -> datetime | None:
+        return self._when[partition].get(dossier_id) if partition in self._when else None
+
+    def restore(self, partition: int, dossier_id: str, when: datetime | None) -> None:
+        """Put an entry back as it was (undoing a schedule or a pop)."""
+        if when is None:
+            self._when[partition].pop(dossier_id, None)
+            return
+        self._when[partition][dossier_id] = when
+        heapq.heappush(self._heaps[partition], (when, dossier_id))
 
     def next_at(self, partition: int) -> datetime | None:
         heap = self._heaps.get(partition)

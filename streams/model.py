@@ -32,6 +32,9 @@ class StoredDossier(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     judged_due_at: datetime | None = None  # the due instant the SLA bucket was judged against
     alerts: tuple[str, ...] = ()  # ids of alerts already emitted (never emitted twice)
     active_alert: str | None = None  # the last due-soon/overdue/escalation alert not yet cleared
+    # Added later; defaults keep older stored values readable.
+    held: bool = False  # an alert is owed: decided while the partition caught up, sent once it is live
+    gap_since: datetime | None = None  # partition clock when the dossier began to wait for a missing seq
 
 
 # A stored dossier is one record of the table's changelog topic: stay well inside Kafka's default

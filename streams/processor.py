@@ -12,21 +12,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Iterable, Protocol
+from datetime import datetime, timedelta
+from typing import Iterable
 
 import msgspec
 
 from onestop import dlq, events
 from onestop.admission import AdmissionRules, admit, receipt_time
 from onestop.events import EventType
-from onestop.fold import DossierState, apply
+from onestop.fold import DossierState, Outcome, Rejection, apply, skip_gap
 from streams.clock import Clock
 from streams.counters import Counters
 from streams.deadlines import DeadlineIndex
 from streams.evaluate import Evaluator, age_bucket
 from streams.model import (MAX_STORED_BYTES, Alert, StoredDossier, alert_id, decode_stored, encode_stored,
                            storage_problem)
+from streams.scope import RecordScope, Store
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,6 @@ CLOCK_EVENTS = frozenset({
 ALERTING = {"due_soon", "overdue"}
 
 
-class Store(Protocol):
-    def get(self, key: bytes) -> bytes | None: ...
-    def set(self, key: bytes, value: bytes) -> None: ...
-
-
 @dataclass
 class Effects:
     dead_letters: list[dlq.DeadLetter] = field(default_factory=list)
@@ -52,9 +48,12 @@ class Effects:
     duplicates: int = 0
 
 
+_UNTOUCHED = object()  # the record did not move the partition's clock
+
+
 class Processor:
     def __init__(self, evaluator: Evaluator, clock: Clock, admission: AdmissionRules | None = None, *,
-                 max_state_bytes: int = MAX_STORED_BYTES) -> None:
+                 max_state_bytes: int = MAX_STORED_BYTES, seq_gap_timeout: timedelta = timedelta(hours=1)) -> None:
         self.evaluator = evaluator
         self.clock = clock
         # Records already in Kafka are judged again: a producer may predate or skip the entrance checks.
@@ -62,13 +61,19 @@ class Processor:
         self.max_state_bytes = max_state_bytes
         self.counters = Counters()
         self.index = DeadlineIndex()
-        self.waiting_alert: dict[int, set[str]] = {}  # wall clock: alerts held while catching up
+        self.seq_gap_timeout = seq_gap_timeout
+        self.allowed = evaluator.policy.transitions
+        # Derived from the stored dossiers (rebuilt on assignment, kept up to date at each commit):
+        self.owed: dict[int, set[str]] = {}  # alerts decided while the partition caught up, not yet sent
+        self.gaps: dict[int, set[str]] = {}  # dossiers whose later events wait for a missing seq
 
     # --- records ------------------------------------------------------------------------
 
     def on_event(self, partition: int, offset: int, raw: bytes, store: Store, *,
                  received_at: datetime | None = None) -> Effects:
-        """``received_at``: the record's Kafka timestamp (admission judges occurred_at against it)."""
+        """Handle one input record. Everything it does lands in ``store`` and the in-memory indexes
+        when it is done, or nothing does if it raises. ``received_at``: the record's Kafka timestamp
+        (admission judges occurred_at against it)."""
         fx = Effects()
         try:
             event = events.decode(raw)
@@ -81,34 +86,91 @@ class Processor:
             fx.dead_letters.append(dlq.dead_letter(raw, refusal.code, refusal.message, _where(partition, offset),
                                                    dossier_id=event.dossier_id, event_id=event.event_id))
             return fx
-        self.clock.observe(partition, event.occurred_at)
-        now = self.clock.now(partition) or event.occurred_at
-        key = event.dossier_id.encode()
-        before = _load(store.get(key))
-        outcome = apply(before.state if before else None, event)
-        for r in outcome.rejected:
-            fx.dead_letters.append(dlq.dead_letter(events.encode(r.event), r.code, r.message, _where(partition, offset),
-                                                   dossier_id=r.event.dossier_id, event_id=r.event.event_id))
-        fx.duplicates += outcome.duplicate
-        if before is None or outcome.state != before.state:
-            fx.applied += len(outcome.applied)
-            clock_moved = any(e.event_type in CLOCK_EVENTS for e in outcome.applied)
-            after = self._judge(partition, before, outcome.state, now, clock_moved)
-            unstorable = storage_problem(after, self.max_state_bytes)
-            if unstorable is not None:  # keep the dossier as it was: its next valid event still applies
-                fx.dead_letters.append(dlq.dead_letter(raw, *unstorable, _where(partition, offset),
-                                                       dossier_id=event.dossier_id, event_id=event.event_id))
-                self.fire_due(partition, store, fx)
-                return fx
-            reschedule = clock_moved or before is None or before.state.is_open != after.state.is_open
-            self._save(partition, before, after, store, fx, now, reschedule=reschedule)
-        self.fire_due(partition, store, fx)
+        scope = RecordScope(store, partition)
+        seen = self.clock.seen(partition)
+        try:
+            self.clock.observe(partition, event.occurred_at)
+            self._fold(partition, offset, raw, event, scope, fx)
+            self.fire_due(partition, scope, fx)
+        except BaseException:
+            self._abandon(scope, seen)
+            raise
+        self._commit(scope)
         return fx
 
     def on_tick(self, partition: int, store: Store) -> Effects:
         fx = Effects()
-        self.fire_due(partition, store, fx)
+        scope = RecordScope(store, partition)
+        try:
+            self.fire_due(partition, scope, fx)
+        except BaseException:
+            self._abandon(scope, _UNTOUCHED)
+            raise
+        self._commit(scope)
         return fx
+
+    def _fold(self, partition: int, offset: int, raw: bytes, event: events.DossierEvent, scope: RecordScope,
+              fx: Effects) -> None:
+        now = self.clock.now(partition) or event.occurred_at
+        before = _load(scope.get(event.dossier_id.encode()))
+        outcome = apply(before.state if before else None, event, self.allowed)
+        self._rejected(outcome.rejected, _where(partition, offset), fx)
+        fx.duplicates += outcome.duplicate
+        if before is None or outcome.state != before.state:
+            self._settle(partition, before, outcome, now, scope, fx, record=(raw, event, _where(partition, offset)))
+
+    def _settle(self, partition: int, before: StoredDossier | None, outcome: Outcome, now: datetime,
+                scope: RecordScope, fx: Effects, *, record: tuple[bytes, events.DossierEvent, str]) -> None:
+        """Judge a dossier's new state, note whether it waits for a missing seq, and save it.
+
+        A state the table could not hold is not saved: the record goes to the DLQ and the dossier
+        stays as it was, so its next valid event still applies."""
+        clock_moved = any(e.event_type in CLOCK_EVENTS for e in outcome.applied)
+        after = _track_gap(before, self._judge(partition, before, outcome.state, now, clock_moved), now)
+        unstorable = storage_problem(after, self.max_state_bytes)
+        if unstorable is not None:
+            raw, event, where = record
+            fx.dead_letters.append(dlq.dead_letter(raw, *unstorable, where, dossier_id=event.dossier_id,
+                                                   event_id=event.event_id))
+            return
+        fx.applied += len(outcome.applied)
+        reschedule = (clock_moved or before is None or before.state.is_open != after.state.is_open
+                      or before.gap_since != after.gap_since)
+        self._save(partition, before, after, scope, fx, now, reschedule=reschedule)
+
+    def _rejected(self, rejected: Iterable[Rejection], where: str, fx: Effects) -> None:
+        for r in rejected:
+            fx.dead_letters.append(dlq.dead_letter(events.encode(r.event), r.code, r.message, where,
+                                                   dossier_id=r.event.dossier_id, event_id=r.event.event_id))
+
+    def _commit(self, scope: RecordScope) -> None:
+        partition = scope.partition
+        for key, value in scope.writes.items():
+            scope.store.set(key, value)
+        for before, after in scope.moves:
+            self.counters.move(partition, before, after)
+        for stored in scope.saved.values():
+            self._track(partition, stored)
+
+    def _abandon(self, scope: RecordScope, seen: object) -> None:
+        for dossier_id, when in reversed(scope.undo):
+            self.index.restore(scope.partition, dossier_id, when)
+        if seen is not _UNTOUCHED:
+            self.clock.rewind(scope.partition, seen)  # type: ignore[arg-type]
+
+    def _track(self, partition: int, stored: StoredDossier) -> None:
+        dossier_id = stored.state.dossier_id
+        owed, gaps = self.owed.setdefault(partition, set()), self.gaps.setdefault(partition, set())
+        (owed.add if _owes_alert(stored) else owed.discard)(dossier_id)
+        (gaps.add if stored.state.pending else gaps.discard)(dossier_id)
+
+    def _schedule(self, scope: RecordScope, dossier_id: str, when: datetime | None) -> None:
+        scope.undo.append((dossier_id, self.index.when(scope.partition, dossier_id)))
+        self.index.schedule(scope.partition, dossier_id, when)
+
+    def waiting_for_seq(self) -> int:
+        """Dossiers (of the assigned partitions) whose later events wait for an earlier seq."""
+        return sum(len(g) for g in self.gaps.values())
 
     # --- judging ------------------------------------------------------------------------
 
@@ -131,61 +193,89 @@ class Processor:
                                        judged_due_at=verdict.judged_due_at)
 
     def _next_check(self, stored: StoredDossier, now: datetime) -> datetime | None:
-        if not stored.state.is_open:
-            return None
-        verdict = self.evaluator.open_verdict(stored.state, now)
-        candidates = [self.evaluator.next_sla_check(verdict, now),
-                      age_bucket(stored.state.accepted_at or now, now)[1]]
+        candidates = [] if stored.gap_since is None else [stored.gap_since + self.seq_gap_timeout]
+        if stored.state.is_open:
+            verdict = self.evaluator.open_verdict(stored.state, now)
+            candidates += [self.evaluator.next_sla_check(verdict, now),
+                           age_bucket(stored.state.accepted_at or now, now)[1]]
         present = [c for c in candidates if c is not None]
         return min(present) if present else None
 
-    def _save(self, partition: int, before: StoredDossier | None, after: StoredDossier, store: Store,
+    def _save(self, partition: int, before: StoredDossier | None, after: StoredDossier, scope: RecordScope,
               fx: Effects, now: datetime, *, reschedule: bool = True) -> None:
         after = self._alerts(partition, before, after, fx, now)
-        self.counters.move(partition, before, after)
-        store.set(after.state.dossier_id.encode(), encode_stored(after))
+        scope.save(before, after, encode_stored(after))
         if reschedule:
-            self.index.schedule(partition, after.state.dossier_id, self._next_check(after, now))
+            self._schedule(scope, after.state.dossier_id, self._next_check(after, now))
 
-    # --- deadlines and alerts -----------------------------------------------------------
+    # --- deadlines, gaps and alerts -----------------------------------------------------
 
-    def fire_due(self, partition: int, store: Store, fx: Effects) -> None:
+    def fire_due(self, partition: int, scope: RecordScope, fx: Effects) -> None:
         now = self.clock.now(partition)
         if now is None:
             return
-        for dossier_id in self.index.due(partition, now):
-            before = _load(store.get(dossier_id.encode()))
-            if before is None or not before.state.is_open:
+        for at, dossier_id in self.index.pop_due(partition, now):
+            scope.undo.append((dossier_id, at))
+            before = _load(scope.get(dossier_id.encode()))
+            if before is None:
                 continue
-            after = self._rejudge(before, now)
-            if after != before:
-                self._save(partition, before, after, store, fx, now)
-            else:
-                self.index.schedule(partition, dossier_id, self._next_check(after, now))
-        held = self.waiting_alert.get(partition)
-        if held and self.clock.live(partition):
-            self.waiting_alert[partition] = set()
-            for dossier_id in sorted(held):
-                stored = _load(store.get(dossier_id.encode()))
-                if stored is not None:
-                    self._save(partition, stored, self._rejudge(stored, now), store, fx, now)
+            if before.gap_since is not None and now >= before.gap_since + self.seq_gap_timeout:
+                self._give_up_gap(partition, before, now, scope, fx)
+            elif before.state.is_open:
+                after = self._rejudge(before, now)
+                if after != before:
+                    self._save(partition, before, after, scope, fx, now)
+                else:
+                    self._schedule(scope, dossier_id, self._next_check(after, now))
+            elif before.gap_since is not None:
+                self._schedule(scope, dossier_id, self._next_check(before, now))
+        self._release(partition, scope, fx, now)
+
+    def _give_up_gap(self, partition: int, before: StoredDossier, now: datetime, scope: RecordScope,
+                     fx: Effects) -> None:
+        """The missing seqs did not arrive within ``seq_gap_timeout`` of the partition's clock: skip them,
+        apply what waited, and say so in a dead letter (docs/dlq.md, ``seq_gap_timeout``)."""
+        state = before.state
+        first = state.pending[0]
+        outcome = skip_gap(state, self.allowed)
+        done = [e.seq for e in outcome.applied] + [r.event.seq for r in outcome.rejected]
+        message = (f"dossier {state.dossier_id} waited {self.seq_gap_timeout} (partition clock, since "
+                   f"{before.gap_since.isoformat() if before.gap_since else '?'}) for seq "
+                   f"{_span(outcome.skipped)}, which never arrived; gave up on it and applied seq {_span(done)}")
+        fx.dead_letters.append(dlq.dead_letter(events.encode(first), "seq_gap_timeout", message,
+                                               f"worker:dossier.events:{partition}@gap",
+                                               dossier_id=state.dossier_id, event_id=first.event_id))
+        self._rejected(outcome.rejected, f"worker:dossier.events:{partition}@gap", fx)
+        self._settle(partition, before, outcome, now, scope, fx,
+                     record=(events.encode(first), first, f"worker:dossier.events:{partition}@gap"))
+
+    def _release(self, partition: int, scope: RecordScope, fx: Effects, now: datetime) -> None:
+        """Once the partition has caught up, send what was held while it caught up (if still true)."""
+        owed = self.owed.get(partition)
+        if not owed or not self.clock.live(partition):
+            return
+        for dossier_id in sorted(owed):
+            stored = _load(scope.get(dossier_id.encode()))
+            if stored is not None and _owes_alert(stored):
+                self._save(partition, stored, self._rejudge(stored, now), scope, fx, now)
 
     def _alerts(self, partition: int, before: StoredDossier | None, after: StoredDossier, fx: Effects,
                 now: datetime) -> StoredDossier:
         if after.active_alert and (after.sla not in ALERTING or after.judged_due_at != (before and before.judged_due_at)):
             after = self._emit(after, "cleared", now, fx, clears=after.active_alert)
-        if after.sla in ALERTING:
-            kind = "escalation" if after.escalated else after.sla
-            if kind == "due_soon" and (before is None or before.sla != "within_due"):
-                # Same-day procedures are born inside the due-soon window: the panels count them,
-                # but nobody is paged until a dossier *enters* the window or goes overdue.
-                return after
-            if alert_id(after.state.dossier_id, kind, after.judged_due_at) not in after.alerts:
-                if self.clock.live(partition):
-                    after = self._emit(after, kind, now, fx)
-                else:
-                    self.waiting_alert.setdefault(partition, set()).add(after.state.dossier_id)
-        return after
+        if after.sla not in ALERTING:
+            return _held(after, False)
+        kind = "escalation" if after.escalated else after.sla
+        if kind == "due_soon" and not after.held and (before is None or before.sla != "within_due"):
+            # Same-day procedures are born inside the due-soon window: the panels count them,
+            # but nobody is paged until a dossier *enters* the window or goes overdue.
+            return after
+        if alert_id(after.state.dossier_id, kind, after.judged_due_at) in after.alerts:
+            return _held(after, False)
+        if not self.clock.live(partition):
+            # Catching up: the alert is owed, and the stored dossier says so, so a crash cannot lose it.
+            return _held(after, True)
+        return _held(self._emit(after, kind, now, fx), False)
 
     def _emit(self, stored: StoredDossier, kind: str, now: datetime, fx: Effects, clears: str | None = None) -> StoredDossier:
         st = stored.state
@@ -204,20 +294,30 @@ class Processor:
     # --- recovery -----------------------------------------------------------------------
 
     def rebuild(self, stored: Iterable[StoredDossier], partitions: set[int]) -> None:
-        """Recount and re-index ``partitions`` from the state table (after recovery or a rebalance)."""
+        """Recount and re-index ``partitions`` from the state table (after recovery or a rebalance).
+
+        Alerts owed by the stored dossiers (decided while a partition caught up, or overdue with no
+        alert recorded as sent) are held again; they go out once the partition is live.
+        """
         items = [s for s in stored if s.partition in partitions]
         self.counters.rebuild(items, partitions)
         self.index.forget(partitions)
+        for p in partitions:
+            self.owed[p], self.gaps[p] = set(), set()
+        self.clock.assume_behind(partitions)
         for s in items:
             self.clock.seed(s.partition, s.state.last_event_at)
         for s in items:
+            self._track(s.partition, s)
             now = self.clock.now(s.partition)
             if now is not None:
                 when = self._next_check(s, now)
-                if when is not None and self._passed_a_transition(s, now):
+                if when is not None and s.state.is_open and self._passed_a_transition(s, now):
                     when = now  # judge it again at the next record, as the lost schedule would have
                 self.index.schedule(s.partition, s.state.dossier_id, when)
-        log.info("rebuilt %d dossiers for partitions %s; %d scheduled", len(items), sorted(partitions), len(self.index))
+        log.info("rebuilt %d dossiers for partitions %s; %d scheduled, %d alerts owed, %d waiting for a seq",
+                 len(items), sorted(partitions), len(self.index), sum(len(self.owed[p]) for p in partitions),
+                 sum(len(self.gaps[p]) for p in partitions))
 
     def _passed_a_transition(self, stored: StoredDossier, now: datetime) -> bool:
         """True if the restored clock is past an SLA transition the stored judgement has not seen yet.
@@ -235,7 +335,8 @@ class Processor:
         self.index.forget(partitions)
         self.clock.forget(partitions)
         for p in partitions:
-            self.waiting_alert.pop(p, None)
+            self.owed.pop(p, None)
+            self.gaps.pop(p, None)
 
 
 def _where(partition: int, offset: int) -> str:
@@ -244,6 +345,46 @@ def _where(partition: int, offset: int) -> str:
 
 def _load(raw: bytes | None) -> StoredDossier | None:
     return decode_stored(raw) if raw is not None else None
+
+
+def _held(stored: StoredDossier, held: bool) -> StoredDossier:
+    return stored if stored.held is held else msgspec.structs.replace(stored, held=held)
+
+
+def _owes_alert(stored: StoredDossier) -> bool:
+    """An open dossier due soon or overdue whose alert was decided but is not recorded as sent.
+
+    ``held`` says so for alerts decided while the partition caught up. An overdue dossier without
+    its alert id is owed one too (a state stored before ``held`` existed); a due-soon one without
+    ``held`` is not: it was born inside the window, which is counted but not paged.
+    """
+    if stored.sla not in ALERTING or not stored.state.is_open:
+        return False
+    if stored.held:
+        return True
+    if stored.sla == "due_soon" and not stored.escalated:
+        return False
+    kind = "escalation" if stored.escalated else stored.sla
+    return alert_id(stored.state.dossier_id, kind, stored.judged_due_at) not in stored.alerts
+
+
+def _track_gap(before: StoredDossier | None, after: StoredDossier, now: datetime) -> StoredDossier:
+    """Since when the dossier has waited for a missing seq, on the partition's clock (None: it does not)."""
+    state = after.state
+    if not state.pending:
+        since = None
+    elif before is not None and before.gap_since is not None and before.state.last_seq == state.last_seq:
+        since = before.gap_since  # the same gap still open
+    else:
+        since = now
+    return after if after.gap_since == since else msgspec.structs.replace(after, gap_since=since)
+
+
+def _span(seqs: Iterable[int]) -> str:
+    seqs = sorted(seqs)
+    if not seqs:
+        return "none"
+    return str(seqs[0]) if len(seqs) == 1 else f"{seqs[0]}–{seqs[-1]}"
 
 
 def _reason(stored: StoredDossier, kind: str) -> str:

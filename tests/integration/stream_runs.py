@@ -22,11 +22,10 @@ from ops.lag import group_lag, wait_caught_up
 from ops.replay import create_changelog
 from onestop.settings import Settings
 from producers.publisher import Publisher
+from producers.sim_expect import expected_backlog  # noqa: F401  (the tests' independent count)
 from streams.model import Alert
 from streams.readback import consume_topic, read_alert_records, read_counters
 
-FINISHING = {"result_ready", "result_returned", "withdrawal_requested", "processing_stopped", "refused",
-             "refused_at_reception"}
 # The settle time after the group caught up must cover at least two counter publications (1 s timer).
 SETTLE_S = 3.0
 
@@ -122,16 +121,6 @@ def read_outcome(settings: Settings) -> Outcome:
     dead = {(d.reason_code, d.dossier_id, d.event_id)
             for d in (dlq.decode(raw) for _, _, raw in consume_topic(settings, settings.topic_dlq) if raw)}
     return Outcome(read_counters(settings), read_alert_records(settings), dead)
-
-
-def expected_backlog(evs) -> Counter:
-    """Independent of the fold: open = accepted and no finishing event, per commune (as test_pipeline)."""
-    kinds: dict[str, set[str]] = {}
-    commune: dict[str, str] = {}
-    for e in evs:
-        kinds.setdefault(e.dossier_id, set()).add(e.event_type.value)
-        commune[e.dossier_id] = e.commune_code
-    return Counter(commune[d] for d, k in kinds.items() if "accepted" in k and not k & FINISHING)
 
 
 def assert_same_outcome(got: Outcome, want: Outcome, what: str) -> None:

@@ -8,9 +8,18 @@ from typer.testing import CliRunner
 
 from onestop_cli.sla import app
 from onestop.events import Channel, DossierEvent, EventType, encode
+from onestop.settings import get_settings
 
 runner = CliRunner()
 VN = timezone(timedelta(hours=7))
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """The commands read their defaults from get_settings(), cached per process: start each test afresh."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 def test_due_prints_the_legal_due_date_and_the_calendar_version():
@@ -44,7 +53,7 @@ def test_due_reads_the_catalogue_from_the_environment(tmp_path):
     catalogue.write_text("code,name,field,legal_time,time_unit,financial_wait_pauses,version\n"
                          "9.000001,Thử,Thử,2,hours,false,t1\n", encoding="utf-8")
     result = runner.invoke(app, ["due", "-p", "9.000001", "-a", "2025-05-05T16:00", "--json"],
-                           env={"ONESTOP_CATALOGUE": str(catalogue)})
+                           env={"ONESTOP_CATALOGUE_FILE": str(catalogue)})
     assert json.loads(result.output)["due_at"] == "2025-05-06T08:30:00+07:00"
 
 
