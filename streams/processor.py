@@ -96,8 +96,9 @@ class Processor:
             after = self._judge(partition, before, outcome.state, now, clock_moved)
             unstorable = storage_problem(after, self.max_state_bytes)
             if unstorable is not None:  # keep the dossier as it was: its next valid event still applies
-                fx.dead_letters.append(dlq.dead_letter(raw, *unstorable, _where(partition, offset),
-                                                       dossier_id=event.dossier_id, event_id=event.event_id))
+                # Nothing of this fold happened, so neither did its rejections: only the event is refused.
+                fx.dead_letters = [dlq.dead_letter(raw, *unstorable, _where(partition, offset),
+                                                   dossier_id=event.dossier_id, event_id=event.event_id)]
                 self.fire_due(partition, store, fx)
                 return fx
             reschedule = clock_moved or before is None or before.state.is_open != after.state.is_open
