@@ -114,13 +114,17 @@ class Processor:
         now = self.clock.now(partition) or event.occurred_at
         before = _load(scope.get(event.dossier_id.encode()))
         outcome = apply(before.state if before else None, event, self.allowed)
+        mark = len(fx.dead_letters)
         self._rejected(outcome.rejected, _where(partition, offset), fx)
         fx.duplicates += outcome.duplicate
         if before is None or outcome.state != before.state:
-            self._settle(partition, before, outcome, now, scope, fx, record=(raw, event, _where(partition, offset)))
+            stored = self._settle(partition, before, outcome, now, scope, fx,
+                                  record=(raw, event, _where(partition, offset)))
+            if not stored:  # nothing of this fold happened, so neither did its rejections: only the event is refused
+                del fx.dead_letters[mark:-1]
 
     def _settle(self, partition: int, before: StoredDossier | None, outcome: Outcome, now: datetime,
-                scope: RecordScope, fx: Effects, *, record: tuple[bytes, events.DossierEvent, str]) -> None:
+                scope: RecordScope, fx: Effects, *, record: tuple[bytes, events.DossierEvent, str]) -> bool:
         """Judge a dossier's new state, note whether it waits for a missing seq, and save it.
 
         A state the table could not hold is not saved: the record goes to the DLQ and the dossier
@@ -132,11 +136,12 @@ class Processor:
             raw, event, where = record
             fx.dead_letters.append(dlq.dead_letter(raw, *unstorable, where, dossier_id=event.dossier_id,
                                                    event_id=event.event_id))
-            return
+            return False
         fx.applied += len(outcome.applied)
         reschedule = (clock_moved or before is None or before.state.is_open != after.state.is_open
                       or before.gap_since != after.gap_since)
         self._save(partition, before, after, scope, fx, now, reschedule=reschedule)
+        return True
 
     def _rejected(self, rejected: Iterable[Rejection], where: str, fx: Effects) -> None:
         for r in rejected:
