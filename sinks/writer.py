@@ -22,6 +22,7 @@ from prometheus_client import Counter, Gauge
 from onestop.settings import Settings
 from sinks.clickhouse import connect, ensure_schema, insert
 from sinks.rows import COLUMNS, BadRecord, Rows, alert_rows, counter_rows, dead_letter_rows, event_rows
+from sinks.store_owner import serve_reads
 
 log = logging.getLogger(__name__)
 
@@ -124,4 +125,6 @@ def run_sink(settings: Settings) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr=settings.web_host)
-    ClickHouseWriter(settings).run()
+    writer = ClickHouseWriter(settings)
+    with serve_reads(settings):  # the embedded store's owner answers read-only queries on loopback
+        writer.run()
