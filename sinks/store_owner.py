@@ -175,28 +175,43 @@ def _answer(handler: BaseHTTPRequestHandler, path: str, sql: str, parameters: Ma
 
 
 def _send(handler: BaseHTTPRequestHandler, batches: pa.RecordBatchReader) -> None:
-    out = io.BufferedWriter(_Chunked(handler.wfile), STREAM_BUFFER)
-    with pa.ipc.new_stream(out, batches.schema) as writer:
-        for batch in batches:
-            writer.write_batch(batch)
-    out.flush()
+    """One chunk per batch (or per STREAM_BUFFER bytes of small batches), then the stream's end.
+
+    If reading fails part-way, neither the Arrow end-of-stream marker nor the
+    last chunk is sent: the client then sees a broken response, not a short one.
+    """
+    pending = _Pending()
+    writer = pa.ipc.new_stream(pending, batches.schema)
+    for batch in batches:
+        writer.write_batch(batch)
+        if len(pending.data) >= STREAM_BUFFER:
+            _chunk(handler, pending.take())
+    writer.close()
+    _chunk(handler, pending.take())
     handler.wfile.write(b"0\r\n\r\n")
 
 
-class _Chunked(io.RawIOBase):
-    """HTTP/1.1 chunked transfer encoding over the handler's socket."""
+def _chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:
+    if data:
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
-    def __init__(self, wfile: Any) -> None:
-        self.wfile = wfile
+
+class _Pending(io.RawIOBase):
+    """What the Arrow writer wrote and the socket has not been sent yet."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        data = bytes(data)
-        if data:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.data += data
         return len(data)
+
+    def take(self) -> bytes:
+        data, self.data = bytes(self.data), bytearray()
+        return data
 
 
 # --- clients ---------------------------------------------------------------------------------------
@@ -255,7 +270,7 @@ class OwnerReader:
                 doc = json.loads(response.read() or b"{}")
                 error = ReadRefused if doc.get("refused") else StoreError
                 raise error(doc.get("error") or f"{self.where} answered {response.status}")
-            yield _checked(pa.ipc.open_stream(response), self.where)
+            yield _checked(pa.ipc.open_stream(response), response, self.where)
         finally:
             conn.close()
 
@@ -266,10 +281,13 @@ class OwnerReader:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def _checked(reader: pa.RecordBatchReader, where: str) -> pa.RecordBatchReader:
+def _checked(reader: pa.RecordBatchReader, response: http.client.HTTPResponse, where: str) -> pa.RecordBatchReader:
+    """Batches that end with an error, not early, if the response breaks off (no last chunk)."""
+
     def batches() -> Iterator[pa.RecordBatch]:
         try:
             yield from reader
+            response.read()  # past the Arrow end-of-stream marker: raises IncompleteRead without the last chunk
         except (http.client.HTTPException, OSError, pa.ArrowException) as exc:
             raise StoreError(f"the result from {where} broke off part-way: {exc}") from None
 
