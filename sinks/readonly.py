@@ -166,8 +166,8 @@ class ServerReader:
     def stream(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Iterator[pa.RecordBatchReader]:
         self.statement(sql)
         try:
-            context = self.client.query_arrow_stream(sql, parameters=dict(parameters or {}),
-                                                     settings={"readonly": 1})
+            params = {k: query_parameter(v) for k, v in (parameters or {}).items()}  # as the engine's text form
+            context = self.client.query_arrow_stream(sql, parameters=params, settings={"readonly": 1})
         except Exception as exc:
             raise store_error(exc, sql) from None
         with context as batches:

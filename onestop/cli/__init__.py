@@ -24,7 +24,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from onestop.cli import dlq, gateway, history, importer, kafka, pipeline, replay, sla
+    from onestop.cli import dlq, gateway, history, importer, kafka, pipeline, replay, report, sla
 
     app.add_typer(kafka.app, name="kafka", help="Run the local Apache Kafka broker (KRaft, 127.0.0.1).")
     app.add_typer(sla.app, name="sla", help="The legal SLA clock: due dates and classifications.")
@@ -34,6 +34,7 @@ def _register() -> None:
     pipeline.register(app)
     replay.register(app)
     history.register(app)
+    app.add_typer(report.app, name="report", help="Official reports (Biểu 06) computed from the stored events.")
 
 
 @app.callback()
