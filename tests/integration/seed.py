@@ -15,14 +15,14 @@ from typing import Iterable
 
 import msgspec
 
-from onestop import events
+from onestop import dlq, events
 from onestop.catalogue import default_catalogue
 from onestop.events import DossierEvent
 from onestop.settings import Settings
 from onestop.workcal import default_calendar
 from sinks import schema
 from sinks.clickhouse import connect, ensure_schema, insert
-from sinks.rows import COLUMNS, Rows, alert_rows, counter_rows, event_rows
+from sinks.rows import COLUMNS, Rows, alert_rows, counter_rows, dead_letter_rows, event_rows
 from streams.clock import Clock
 from streams.evaluate import Evaluator
 from streams.model import encode_alert
@@ -58,15 +58,21 @@ def seed_events(settings: Settings, evs: list[DossierEvent], token: str = "seed"
         client.close()
 
 
+JUNK = (b"{not json", b'{"event_id": "x"}')  # two records a one-stop system got wrong: dead letters
+
+
 def processed(evs: list[DossierEvent]) -> Rows:
     """What the worker publishes for these events (one partition, event clock), as the sink's rows."""
     processor = Processor(Evaluator(default_calendar(), default_catalogue()),
                           Clock("event", allowed_lateness=timedelta(0)))
     store, out = DictStore(), {}
-    for offset, e in enumerate(sorted(evs, key=lambda e: e.occurred_at)):
-        fx = processor.on_event(0, offset, events.encode(e), store)
-        for alert in fx.alerts:
-            for table, rows in alert_rows(encode_alert(alert), 0, offset).items():
+    records = [events.encode(e) for e in sorted(evs, key=lambda e: e.occurred_at)] + list(JUNK)
+    for offset, raw in enumerate(records):
+        fx = processor.on_event(0, offset, raw, store)
+        produced = [(alert_rows, encode_alert(a)) for a in fx.alerts]
+        produced += [(dead_letter_rows, dlq.encode(d)) for d in fx.dead_letters]
+        for to_rows, value in produced:
+            for table, rows in to_rows(value, 0, offset).items():
                 out.setdefault(table, []).extend(rows)
     for batch in processor.counters.drain({0: processor.clock.now(0)}):
         for table, rows in counter_rows(msgspec.json.encode(batch), 0, 0).items():
