@@ -10,7 +10,8 @@ Two layers keep the store unharmed, whoever sends the SQL:
 2. **The statement must be a read.** ClickHouse's parser
    (``formatQuerySingleLine``) rejects a string with several statements, and
    the parsed statement must be a ``SELECT``, ``WITH``, ``SHOW``,
-   ``DESCRIBE``, ``EXPLAIN`` or ``EXISTS``. This catches what ``readonly``
+   ``DESCRIBE``, ``EXPLAIN`` or ``EXISTS``. What runs is the statement as the
+   parser wrote it back, so nothing but the checked statement can run. This catches what ``readonly``
    lets through: ``SYSTEM STOP MERGES``, ``KILL QUERY`` and ``INTO OUTFILE``
    (which writes a file as the store's process). A ``FORMAT`` clause is
    refused too: the result always travels as Arrow and the caller picks the
@@ -74,7 +75,7 @@ def check_statement(formatted: str) -> None:
         raise ReadRefused("refused: leave out the FORMAT clause; choose the output with --format")
 
 
-def store_error(exc: Exception, sql: str) -> StoreError:
+def store_error(exc: Exception) -> StoreError:
     """The engine's refusal of a write or a settings change as ReadRefused; any other failure as StoreError."""
     message = str(exc)
     at = message.find("Code: ")
@@ -112,24 +113,24 @@ class ChdbReader:
         try:
             result = self.connection.query(f"SELECT formatQuerySingleLine({literal(sql)})", "TabSeparatedRaw")
         except Exception as exc:
-            raise store_error(exc, sql) from None
+            raise store_error(exc) from None
         formatted = result.bytes().decode("utf-8").strip()
         check_statement(formatted)
         return formatted
 
     @contextmanager
     def stream(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Iterator[pa.RecordBatchReader]:
-        self.statement(sql)
+        sql = self.statement(sql)  # what runs is exactly the one statement that was checked
         params = {k: query_parameter(v) for k, v in (parameters or {}).items()}
         try:
             result = self.connection.send_query(sql, "Arrow", params=params)
             reader = result.record_batch(rows_per_batch=ROWS_PER_BATCH)
         except Exception as exc:
-            raise store_error(exc, sql) from None
+            raise store_error(exc) from None
         try:
             if not reader.schema.names:  # an empty result streams no schema; ask for it once more
                 reader = self._empty(sql, params)
-            yield _guarded(reader, sql)
+            yield _guarded(reader)
         finally:
             result.close()
 
@@ -157,25 +158,25 @@ class ServerReader:
             result = self.client.query("SELECT formatQuerySingleLine({q:String})", parameters={"q": sql},
                                        settings={"readonly": 1})
         except Exception as exc:
-            raise store_error(exc, sql) from None
+            raise store_error(exc) from None
         formatted = str(result.result_rows[0][0]).strip()
         check_statement(formatted)
         return formatted
 
     @contextmanager
     def stream(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Iterator[pa.RecordBatchReader]:
-        self.statement(sql)
+        sql = self.statement(sql)  # what runs is exactly the one statement that was checked
         try:
             params = {k: query_parameter(v) for k, v in (parameters or {}).items()}  # as the engine's text form
             context = self.client.query_arrow_stream(sql, parameters=params, settings={"readonly": 1})
         except Exception as exc:
-            raise store_error(exc, sql) from None
+            raise store_error(exc) from None
         with context as batches:
             iterator = iter(batches)
             first = next(iterator, None)
             schema = first.schema if first is not None else pa.schema([])
             rest = iterator if first is None else _chain(first, iterator)
-            yield _guarded(pa.RecordBatchReader.from_batches(schema, rest), sql)
+            yield _guarded(pa.RecordBatchReader.from_batches(schema, rest))
 
     def close(self) -> None:
         self.client.close()
@@ -186,7 +187,7 @@ def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa
     yield from rest
 
 
-def _guarded(reader: pa.RecordBatchReader, sql: str) -> pa.RecordBatchReader:
+def _guarded(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
     """A reader whose failures part-way (the engine's errors) surface as StoreError."""
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -195,7 +196,7 @@ def _guarded(reader: pa.RecordBatchReader, sql: str) -> pa.RecordBatchReader:
         except StoreError:
             raise
         except Exception as exc:
-            raise store_error(exc, sql) from None
+            raise store_error(exc) from None
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
 

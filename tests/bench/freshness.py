@@ -189,6 +189,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def print_result(result: dict, args: argparse.Namespace, info: dict) -> None:
+    print(f"freshness at {result['rate']:,.0f} events/s for {result['seconds']:g} s "
+          f"({'worker and sink' if args.worker else 'sink only'}, {args.partitions} partitions, "
+          f"queried every {args.poll_ms:g} ms through the store owner)")
+    print(f"events  published {result['published']:,}  seen {result['seen']:,}  "
+          f"(achieved {result['achieved_rate']:,.1f} events/s)")
+    print(f"freshness  p50 {result['p50_s']:.3f} s  p99 {result['p99_s']:.3f} s  max {result['max_s']:.3f} s  "
+          f"mean {result['mean_s']:.3f} s  (target p99 < {TARGET_P99_S:g} s)")
+    print(f"queries  {result['polls']:,}  p50 {result['query_ms_p50']} ms  max {result['query_ms_max']} ms")
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items() if k != "versions"))
+    if args.json:
+        args.json.write_text(json.dumps({"result": result, "machine": info,
+                                         "date": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+                                        indent=2, default=str))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from onestop.cli import broker
@@ -204,20 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     code = 1
     try:
         result = run(args, settings, services)
-        info = machine_info(settings, "asyncio")
-        print(f"freshness at {result['rate']:,.0f} events/s for {result['seconds']:g} s "
-              f"({'worker and sink' if args.worker else 'sink only'}, {args.partitions} partitions, "
-              f"queried every {args.poll_ms:g} ms through the store owner)")
-        print(f"events  published {result['published']:,}  seen {result['seen']:,}  "
-              f"(achieved {result['achieved_rate']:,.1f} events/s)")
-        print(f"freshness  p50 {result['p50_s']:.3f} s  p99 {result['p99_s']:.3f} s  max {result['max_s']:.3f} s  "
-              f"mean {result['mean_s']:.3f} s  (target p99 < {TARGET_P99_S:g} s)")
-        print(f"queries  {result['polls']:,}  p50 {result['query_ms_p50']} ms  max {result['query_ms_max']} ms")
-        print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items() if k != "versions"))
-        if args.json:
-            args.json.write_text(json.dumps({"result": result, "machine": info,
-                                             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-                                            indent=2, default=str))
+        print_result(result, args, machine_info(settings, "asyncio"))
         code = 0
     except KeyboardInterrupt as exc:
         print(f"\ninterrupted ({exc or 'Ctrl-C'}); stopping everything this run started", file=sys.stderr)
