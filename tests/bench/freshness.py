@@ -21,7 +21,8 @@
    stops everything it started, by pid, also on failure or Ctrl-C.
 
 No assertion is made on time. ``tests/integration/test_freshness_bench.py``
-runs it briefly.
+runs it briefly. ``start_pipeline`` and ``measure`` also run on a broker that
+another benchmark started.
 """
 
 from __future__ import annotations
@@ -138,13 +139,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def run(args: argparse.Namespace, settings: Settings, services: BenchServices) -> dict:
-    from onestop.cli import broker
+def start_pipeline(settings: Settings, services: BenchServices, *, worker: bool):  # type: ignore[no-untyped-def]
+    """The sink (and the worker) on a running broker; returns the sink's query endpoint once it answers."""
     from sinks.store_owner import find_owner
 
-    broker.start(settings)
-    broker.create_topics(settings)
-    if args.worker:
+    if worker:
         create_changelog(settings, settings.app_id)
         services.start("worker", "worker")
     services.start("sink", "sink")
@@ -154,27 +153,30 @@ def run(args: argparse.Namespace, settings: Settings, services: BenchServices) -
         if time.monotonic() > deadline:
             raise RuntimeError("the sink did not advertise its query endpoint within 120 s")
         time.sleep(0.2)
-    total = WARMUP_EVENTS + int(args.rate * args.seconds)
-    events = source_events(total, args.seed)
-    warmup = Publishing(settings, (next(events) for _ in range(WARMUP_EVENTS)), args.rate, 0)
+    return reader
+
+
+def measure(settings: Settings, reader, *, rate: float, seconds: float, poll_ms: float = 50.0,  # type: ignore[no-untyped-def]
+            seed: int = 7) -> dict:
+    """Publish at ``rate`` for ``seconds`` (after a warm-up) and time each event until a query returns it."""
+    events = source_events(WARMUP_EVENTS + int(rate * seconds), seed)
+    warmup = Publishing(settings, (next(events) for _ in range(WARMUP_EVENTS)), rate, 0)
     warmup.start()
-    watch(reader, warmup, args.poll_ms / 1000, drain_s=120)  # the sink has joined its group and writes
-    measured = Publishing(settings, events, args.rate, args.seconds)
-    stamps_copy = measured.published
+    watch(reader, warmup, poll_ms / 1000, drain_s=120)  # the sink has joined its group and writes
+    measured = Publishing(settings, events, rate, seconds)
     started = time.monotonic()
     measured.start()
-    seen, durations = watch(reader, measured, args.poll_ms / 1000, drain_s=60)
+    seen, durations = watch(reader, measured, poll_ms / 1000, drain_s=60)
     if measured.error is not None:
         raise RuntimeError(f"publishing failed: {measured.error}")
-    services.check_alive()
-    latencies = [seen[e] - at for e, at in stamps_copy.items() if e in seen]
-    return {"rate": args.rate, "seconds": args.seconds, "published": len(stamps_copy), "seen": len(latencies),
-            "achieved_rate": round(len(stamps_copy) / max(time.monotonic() - started, 1e-9), 1),
+    latencies = [seen[e] - at for e, at in measured.published.items() if e in seen]
+    return {"rate": rate, "seconds": seconds, "published": len(measured.published), "seen": len(latencies),
+            "achieved_rate": round(len(measured.published) / max(time.monotonic() - started, 1e-9), 1),
             "p50_s": round(percentile(latencies, 0.50), 3), "p99_s": round(percentile(latencies, 0.99), 3),
             "max_s": round(max(latencies), 3), "mean_s": round(statistics.fmean(latencies), 3),
-            "polls": len(durations), "poll_ms": args.poll_ms,
+            "polls": len(durations), "poll_ms": poll_ms,
             "query_ms_p50": round(1000 * percentile(durations, 0.5), 1),
-            "query_ms_max": round(1000 * max(durations), 1), "worker": args.worker}
+            "query_ms_max": round(1000 * max(durations), 1)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -219,7 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     services = BenchServices(settings)
     code = 1
     try:
-        result = run(args, settings, services)
+        broker.start(settings)
+        broker.create_topics(settings)
+        reader = start_pipeline(settings, services, worker=args.worker)
+        result = measure(settings, reader, rate=args.rate, seconds=args.seconds, poll_ms=args.poll_ms,
+                         seed=args.seed)
+        services.check_alive()
         print_result(result, args, machine_info(settings, "asyncio"))
         code = 0
     except KeyboardInterrupt as exc:
