@@ -68,10 +68,10 @@ def check_statement(formatted: str) -> None:
     if kind not in READ_KINDS:
         raise ReadRefused(f"refused: {kind or 'an empty statement'} is not a read; this path is read-only and "
                           f"answers {', '.join(READ_KINDS)} statements")
-    bare = _QUOTED.sub("''", formatted)
-    if re.search(r"\bINTO\s+OUTFILE\b", bare, re.IGNORECASE):
+    bare = _QUOTED.sub("''", formatted)  # the parser writes keywords in capitals, identifiers as given
+    if re.search(r"\bINTO OUTFILE\b", bare):
         raise ReadRefused("refused: INTO OUTFILE would write a file; use --out or `onestop export` instead")
-    if re.search(r"\bFORMAT\s+\w+\s*$", bare, re.IGNORECASE):
+    if re.search(r"\bFORMAT \w+$", bare):
         raise ReadRefused("refused: leave out the FORMAT clause; choose the output with --format")
 
 
