@@ -28,7 +28,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from onestop_cli import demo, dlq, gateway, importer, kafka, pipeline, replay, sla
+    from onestop_cli import demo, dlq, gateway, history, importer, kafka, pipeline, replay, report, sla
 
     app.add_typer(kafka.app, name="kafka", help="Run the local Apache Kafka broker (KRaft, 127.0.0.1).")
     app.add_typer(sla.app, name="sla", help="The legal SLA clock: due dates and classifications.")
@@ -38,6 +38,8 @@ def _register() -> None:
     pipeline.register(app)
     replay.register(app)
     app.command(help="Run the whole pipeline once: Kafka, worker, sink, simulator, backlog report.")(demo.demo)
+    history.register(app)
+    app.add_typer(report.app, name="report", help="Official reports (Biểu 06) computed from the stored events.")
 
 
 @app.callback()

@@ -1,4 +1,4 @@
-"""Pipeline commands: simulate, worker, sink, query, schema."""
+"""Pipeline commands: simulate, worker, sink, schema, config (``onestop query`` is in ``history``)."""
 
 from __future__ import annotations
 
@@ -103,22 +103,6 @@ def sink(settings: Settings) -> None:
     run_sink(settings)
 
 
-def query(
-    sql: str = typer.Argument(..., help="A ClickHouse SQL query; tables live in ONESTOP_CLICKHOUSE_DATABASE (default ioc)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, tsv or jsonl."),
-) -> None:
-    """Run a SQL query against the pipeline's ClickHouse and print the result."""
-    from sinks.clickhouse import StoreError, connect, query as run_query
-
-    settings = get_settings()
-    try:
-        client = connect(settings)
-        client.command(f"CREATE DATABASE IF NOT EXISTS {settings.clickhouse_database}")
-        columns, rows = run_query(client, sql)
-    except StoreError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    print_rows(columns, rows, fmt)
 
 
 def schema(
@@ -157,6 +141,5 @@ def register(app: typer.Typer) -> None:
     app.command(help="Publish simulated commune dossier lifecycles to Kafka (deterministic per seed).")(simulate)
     app.command(help="Run the Faust stream worker: dossier state, backlog, throughput, on-time counts, SLA alerts.")(worker)
     app.command(help="Run the ClickHouse writer: raw events, counters, alerts and dead letters.")(sink)
-    app.command(help="Run a SQL query against ClickHouse (chDB by default) and print the result.")(query)
     app.command(help="Write or check the JSON Schema of the event contract.")(schema)
     app.command(help="Show every setting, its ONESTOP_* variable and its current value.")(config)

@@ -1,13 +1,14 @@
 """ClickHouse access through clickhouse-connect: embedded chDB by default, a server when the DSN says so.
 
 chDB allows one process per data directory and has no network port, so with
-the embedded store the process that writes also answers queries; stop the
-sink before running ``onestop query`` against the same ONESTOP_HOME.
+the embedded store the process that writes also answers queries
+(``sinks.store_owner``); ``onestop query`` finds it through its advert file.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Sequence
 
 import clickhouse_connect
@@ -24,17 +25,26 @@ class StoreError(RuntimeError):
     """A ClickHouse operation failed; the message names the table and the cause."""
 
 
-def connect(settings: Settings) -> Client:
+LOCK_WAIT_S = 30.0  # a command reading the embedded store directly holds its lock for a moment
+
+
+def connect(settings: Settings, *, lock_wait_s: float = LOCK_WAIT_S) -> Client:
     dsn = settings.effective_clickhouse_dsn
     kwargs: dict[str, Any] = {"dsn": dsn}
     if dsn.startswith("chdb://"):
         (settings.home / "chdb").mkdir(parents=True, exist_ok=True) if not settings.clickhouse_dsn else None
     elif settings.clickhouse_password is not None:
         kwargs["password"] = settings.clickhouse_password.get_secret_value()
-    try:
-        return clickhouse_connect.get_client(**kwargs)
-    except Exception as exc:  # clickhouse-connect raises several types; keep the cause
-        raise StoreError(f"cannot open ClickHouse at {_redact(dsn)}: {exc}") from exc
+    deadline = time.monotonic() + lock_wait_s
+    while True:
+        try:
+            return clickhouse_connect.get_client(**kwargs)
+        except Exception as exc:  # clickhouse-connect raises several types; keep the cause
+            if dsn.startswith("chdb://") and "EmbeddedServer" in str(exc) and time.monotonic() < deadline:
+                log.info("the chDB store is held by another process; waiting for it")
+                time.sleep(0.5)
+                continue
+            raise StoreError(f"cannot open ClickHouse at {_redact(dsn)}: {exc}") from exc
 
 
 def _redact(dsn: str) -> str:

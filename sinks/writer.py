@@ -30,6 +30,7 @@ from sinks.columns import row_problem
 from sinks.dead_letters import SinkDeadLetters
 from sinks.isolate import Converter, RecordRows, convert, insert_isolated
 from sinks.rows import COLUMNS, alert_rows, counter_rows, dead_letter_rows, event_rows
+from sinks.store_owner import serve_reads
 
 log = logging.getLogger(__name__)
 
@@ -146,4 +147,6 @@ def run_sink(settings: Settings) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr=settings.web_host)
-    ClickHouseWriter(settings).run()
+    writer = ClickHouseWriter(settings)
+    with serve_reads(settings):  # the embedded store's owner answers read-only queries on loopback
+        writer.run()
