@@ -42,13 +42,6 @@ def alert_id(dossier_id: str, kind: str, due_at: datetime | None) -> str:
     return str(uuid.uuid5(ALERT_NAMESPACE, basis))
 
 
-def alert_id(dossier_id: str, kind: str, due_at: datetime | None) -> str:
-    # The instant, not how it is written: a fresh verdict carries Asia/Ho_Chi_Minh times, a stored
-    # dossier comes back from msgpack in UTC, and both must name the same alert.
-    basis = f"{dossier_id}|{kind}|{due_at.astimezone(timezone.utc).isoformat() if due_at else '-'}"
-    return str(uuid.uuid5(ALERT_NAMESPACE, basis))
-
-
 _alert_json = msgspec.json.Encoder()
 _alert_dec = msgspec.json.Decoder(Alert)
 
