@@ -129,7 +129,7 @@ class Sampler(threading.Thread):
 
 def run_export(env: dict[str, str], out: Path, fmt: str, first: int, last: int,
                owner_pid: int | None) -> dict:
-    cmd = [sys.executable, "-m", "onestop", "export", "--table", "dossier_events", "--since", instant(first),
+    cmd = [sys.executable, "-m", "onestop_cli", "export", "--table", "dossier_events", "--since", instant(first),
            "--until", instant(last), "--format", fmt, "--out", str(out)]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -209,7 +209,8 @@ def print_result(result: dict, args: argparse.Namespace, info: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from onestop.cli import broker
+    from ops import broker
+    from ops.topics import create_topics
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_interrupt)
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     code = 1
     try:
         broker.start(settings)
-        broker.create_topics(settings)
+        create_topics(settings)
         reader = start_pipeline(settings, services, worker=args.worker)
         result = measure(settings, reader, rate=args.rate, seconds=args.seconds, poll_ms=args.poll_ms,
                          seed=args.seed)

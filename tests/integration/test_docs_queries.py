@@ -7,6 +7,8 @@ the sink's row functions (``seed.seed_pipeline``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import re
 from collections import Counter
 from datetime import date
@@ -15,10 +17,12 @@ import pytest
 from seed import seed_pipeline
 
 from onestop.events import EventType
-from onestop.settings import REPO_ROOT, Settings
+from onestop.settings import Settings
 from onestop.workcal import VN_TZ
 from producers.simulator import SimulationConfig, simulate
 from sinks.query_service import open_reader, query_rows
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
 

@@ -6,6 +6,8 @@ computed in Python, never against what the exporter read.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import csv
 import os
 import re
@@ -16,10 +18,12 @@ from datetime import timezone
 import pyarrow.parquet as pq
 import pytest
 
-from onestop.settings import REPO_ROOT, Settings, settings_env
+from onestop.settings import Settings, settings_env
 from sinks.clickhouse import connect
 from sinks.store_owner import StoreOwner
 from tests.bench.export import SEED_SQL, expected_row, seed
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +85,7 @@ def store(tmp_path_factory):
 
 
 def export(settings: Settings, out, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "onestop", "export", "--table", "dossier_events", "--out", str(out),
+    return subprocess.run([sys.executable, "-m", "onestop_cli", "export", "--table", "dossier_events", "--out", str(out),
                            *args], env={**os.environ, **settings_env(settings)}, capture_output=True, text=True,
                           timeout=300)
 

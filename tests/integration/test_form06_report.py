@@ -65,7 +65,7 @@ def _counts(row) -> dict[str, int]:
 
 
 def run_report(settings: Settings, out) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "onestop", "report", "form06", "--province", "42",
+    return subprocess.run([sys.executable, "-m", "onestop_cli", "report", "form06", "--province", "42",
                            "--period", "2026-10", "--out", str(out)],
                           env={**settings_env(settings), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
                           timeout=300)
@@ -131,8 +131,8 @@ def test_a_report_that_breaks_the_identity_is_refused_and_not_written(seeded, tm
         return msgspec.structs.replace(report, rows=(bad, *report.rows[1:]))
 
     monkeypatch.setattr(source, "form06", broken)
-    monkeypatch.setattr("onestop.cli.report.get_settings", lambda: settings)
-    from onestop.cli import app
+    monkeypatch.setattr("onestop_cli.report.get_settings", lambda: settings)
+    from onestop_cli import app
 
     out = tmp_path / "bieu06.xlsx"
     result = CliRunner().invoke(app, ["report", "form06", "--province", "42", "--period", "2026-10", "--out", str(out)])

@@ -14,8 +14,8 @@ from datetime import date
 
 import pytest
 
-from onestop.cli.demo import Services
-from onestop.cli.lag import wait_caught_up
+from ops.services import Services
+from ops.lag import wait_caught_up
 from producers.simulator import SimulationConfig, simulate
 from sinks.store_owner import advert_path
 
@@ -36,7 +36,7 @@ FORBIDDEN = [
 
 
 def onestop(services: Services, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "onestop", *args], env=services.env(), capture_output=True,
+    return subprocess.run([sys.executable, "-m", "onestop_cli", *args], env=services.env(), capture_output=True,
                           text=True, timeout=120)
 
 
@@ -68,7 +68,7 @@ def test_counts_keep_growing_while_the_sink_writes_and_writes_are_refused(isolat
         advert = wait_for_owner(settings, services)
         assert advert["pid"] == services.procs["sink"].pid
         simulator = subprocess.Popen(
-            [sys.executable, "-m", "onestop", "simulate", "--communes", str(CFG["communes"]),
+            [sys.executable, "-m", "onestop_cli", "simulate", "--communes", str(CFG["communes"]),
              "--dossiers", str(CFG["dossiers"]), "--seed", str(CFG["seed"]), "--start", "2026-11-02",
              "--days", str(CFG["days"]), "--speed", SPEED],
             env=services.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
