@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     due_soon_hours: float = Field(8.0, gt=0, description="Due-soon horizon in working hours (8 = one working day).")
     calendar_override: Path | None = Field(None, description="Provincial calendar override file (closures, make-up days).")
     catalogue_file: Path | None = Field(None, description="Procedure catalogue CSV replacing the packaged one.")
+    service_calendar_file: Path | None = Field(
+        None, description="Service calendar CSV (counter hours, weekend and village service days, no-appointment "
+                          "days, closures) replacing the packaged one.")
 
     # ClickHouse
     clickhouse_dsn: str = Field(
