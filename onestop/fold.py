@@ -89,6 +89,14 @@ class DossierState(msgspec.Struct, frozen=True, kw_only=True):
     extended_due_at: datetime | None = None  # the latest extension's new date
     procedure_version: str | None = None  # as stamped on the accepted event
     calendar_version: str | None = None
+    # Since contract 1.1 (None: the source did not say).
+    reception_point: str | None = None  # counter, outreach, online, postal (from seq 1 or the receipt)
+    beneficiary_group: str | None = None
+    rating_score: int | None = None  # the latest rating's score
+    rating_complaint: bool = False  # any rating of this dossier came with a complaint
+    ratings: int = 0
+    rated_at: datetime | None = None  # the latest rating
+    rated_via: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -181,6 +189,8 @@ def _conflict(event: DossierEvent, holder: str) -> Rejection:
 
 
 def _step(state: DossierState, event: DossierEvent) -> tuple[DossierState, Rejection | None]:
+    if event.event_type is _E.RATED and state.status is not None:
+        return _rated(state, event), None  # feedback, not a lifecycle step: taken at any status
     allowed = ALLOWED.get(state.status, frozenset())
     if event.event_type not in allowed:
         rej = Rejection(event, "illegal_transition", _illegal_message(state, event))
@@ -214,11 +224,25 @@ def _identity(state: DossierState, event: DossierEvent) -> dict:
     """Who and what the dossier is. Taken in seq order, so arrival order cannot change it."""
     if event.seq == 1 or event.event_type is _E.ACCEPTED:
         # The first event and the receipt are authoritative for the receiving unit and procedure.
-        return dict(commune_code=event.commune_code, procedure_code=event.procedure_code,
-                    channel=int(event.channel), handling_commune_code=event.handling_unit)
+        identity = dict(commune_code=event.commune_code, procedure_code=event.procedure_code,
+                        channel=int(event.channel), handling_commune_code=event.handling_unit)
+        if event.reception_point:  # absent (UNSET) or None on v1 events: keep what is known
+            identity["reception_point"] = event.reception_point.value
+        if event.beneficiary_group:
+            identity["beneficiary_group"] = event.beneficiary_group
+        return identity
     if event.handling_commune_code is not None:  # a hop to another handling unit
         return dict(handling_commune_code=event.handling_commune_code)
     return {}
+
+
+def _rated(state: DossierState, event: DossierEvent) -> DossierState:
+    """A rating changes what the citizen said, never the status, the finish or the dossier's class."""
+    rating = event.rating
+    return msgspec.structs.replace(
+        state, last_seq=event.seq, last_event_at=event.occurred_at, event_ids=(*state.event_ids, event.event_id),
+        rating_score=rating.score, rating_complaint=state.rating_complaint or rating.complaint,
+        ratings=state.ratings + 1, rated_at=event.occurred_at, rated_via=rating.via)
 
 
 def _transition(state: DossierState, event: DossierEvent) -> DossierState:

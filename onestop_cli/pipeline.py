@@ -120,10 +120,10 @@ def query(
 
 
 def schema(
-    out: Path = typer.Option(Path("onestop/schema/dossier-event.v1.json"), help="Where to write the JSON Schema."),
+    out: Path = typer.Option(Path("onestop/schema/dossier-event.v1.1.json"), help="Where to write the JSON Schema."),
     check: bool = typer.Option(False, "--check", help="Fail if the file differs from the contract instead of writing it."),
 ) -> None:
-    """Write (or --check) the JSON Schema of the event contract v1."""
+    """Write (or --check) the JSON Schema of the event contract (v1.1; the v1 file stays as published)."""
     from onestop.events import json_schema
 
     text = json.dumps(json_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"

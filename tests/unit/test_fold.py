@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onestop.events import STATUS_OF, Channel, DossierEvent, EventType
+from onestop.events import STATUS_OF, Channel, DossierEvent, EventType, Rating
 from onestop.fold import ALLOWED, DossierState, apply, fold
 
 E = EventType
@@ -191,6 +191,8 @@ def dossier_history(draw, dossier_id: str = "D1", max_events: int = 9) -> list[D
         at += draw(_GAPS)
         due = at + timedelta(days=draw(st.integers(0, 30)), hours=8)
         extra = {"due_at": due} if kind in (E.ACCEPTED, E.EXTENDED, E.DUE_DATE_CORRECTED) else {}
+        if kind is E.RATED:
+            extra["rating"] = Rating(score=draw(st.integers(1, 5)), complaint=draw(st.booleans()))
         if kind is E.STEP_ASSIGNED and draw(st.booleans()):
             extra["handling_commune_code"] = draw(st.sampled_from(COMMUNES))
         events.append(DossierEvent(event_id=f"{dossier_id}-{seq}", event_type=kind, dossier_id=dossier_id, seq=seq,
