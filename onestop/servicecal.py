@@ -111,6 +111,9 @@ class ServiceCalendar:
     def declared_communes(self) -> list[str]:
         return sorted(c for c in self._by_commune if c != ALL_COMMUNES)
 
+    def all_declarations(self) -> list[Declaration]:
+        return [d for code in sorted(self._by_commune) for d in self._by_commune[code]]
+
     def declarations(self, commune_code: str) -> list[Declaration]:
         return [*self._by_commune.get(ALL_COMMUNES, ()), *self._by_commune.get(commune_code, ())]
 

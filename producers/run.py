@@ -21,7 +21,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from onestop import events
+from onestop.lateness import delivery_headers
 from onestop.settings import Settings
+from producers.sim_network import SimDelivery
 from producers.sim_summary import Tally, print_summary
 from producers.simulator import Simulation, SimulationConfig, SimulationError
 
@@ -105,7 +107,11 @@ def run_simulation(settings: Settings, cfg: SimulationConfig, *, dry_run: bool =
         from producers.publisher import Publisher
 
         with Publisher(settings, client_id="onestop-simulator") as pub:
-            interrupted = _drive(sim, pacer, tally, console, pub.publish)
+            def publish(d: SimDelivery) -> None:
+                # Simulated time: the record says when the simulated network delivered it (late data).
+                pub.publish(d.event, headers=delivery_headers(d.arrived_at, spooled=d.spooled))
+
+            interrupted = _drive(sim, pacer, tally, console, publish)
         destination = f"Kafka topic {settings.topic_events}"
     print_summary(console, sim, tally, elapsed=time.perf_counter() - started, destination=destination,
                   interrupted=interrupted)
@@ -127,9 +133,9 @@ def parse_rates(items: list[str]) -> dict[str, float]:
     return overrides
 
 
-def _printer(stream: BinaryIO, *, flush_each: bool) -> Callable[[events.DossierEvent], None]:
-    def emit(e: events.DossierEvent) -> None:
-        stream.write(events.encode(e) + b"\n")
+def _printer(stream: BinaryIO, *, flush_each: bool) -> Callable[[SimDelivery], None]:
+    def emit(d: SimDelivery) -> None:
+        stream.write(events.encode(d.event) + b"\n")
         if flush_each:
             stream.flush()
 
@@ -138,8 +144,8 @@ def _printer(stream: BinaryIO, *, flush_each: bool) -> Callable[[events.DossierE
 
 
 def _drive(sim: Simulation, pacer: Pacer, tally: Tally, console: Console,
-           emit: Callable[[events.DossierEvent], None]) -> bool:
-    """Emit every event in order; return True if stopped early (Ctrl-C, or the reader went away)."""
+           emit: Callable[[SimDelivery], None]) -> bool:
+    """Emit every event in arrival order; return True if stopped early (Ctrl-C, or the reader went away)."""
     begin = datetime.fromtimestamp(sim.begin_ts, timezone.utc)
     total = float(sim.end_ts - sim.begin_ts)
     columns = (TextColumn("[bold]simulating"), BarColumn(), TaskProgressColumn(),
@@ -154,11 +160,11 @@ def _drive(sim: Simulation, pacer: Pacer, tally: Tally, console: Console,
 
         last = begin
         try:
-            for e in sim.events():
-                pacer.wait_until(e.occurred_at, show)
-                emit(e)
-                tally.add(e)
-                last = e.occurred_at
+            for d in sim.deliveries():
+                pacer.wait_until(d.arrived_at, show)
+                emit(d)
+                tally.add(d.event, d)
+                last = d.arrived_at
                 if tally.events % _PROGRESS_EVERY == 0:
                     show(last)
             getattr(emit, "flush", lambda: None)()
