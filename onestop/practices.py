@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, datetime
-from typing import Iterable, Mapping
+from functools import lru_cache
+from typing import Callable, Iterable, Mapping
 
 import msgspec
 
@@ -37,6 +38,7 @@ from onestop.events import DossierEvent
 from onestop.fold import DossierState, fold
 from onestop.satisfaction import DEFAULT_SATISFACTION, SatisfactionPolicy, unsatisfied
 from onestop.servicecal import DayKind, ServiceCalendar
+from onestop.workcal import VN_TZ
 
 IN_PERSON = frozenset({"counter", "outreach"})
 POINT_OF_CHANNEL = {1: "counter", 2: "online", 3: "postal"}  # v1 events: the channel says enough
@@ -53,6 +55,12 @@ class Reception(msgspec.Struct, frozen=True, array_like=True):
     no_appointment_day: bool  # the commune declared this weekday a no-appointment day
     listed: bool  # and the dossier's procedure is on that day's list
     calendar_version: str  # the service calendar that judged it
+
+
+@lru_cache(maxsize=1 << 14)  # the worker asks for the same instants before and after each event
+def local_date(at: datetime) -> date:
+    """The day in Asia/Ho_Chi_Minh, where the service calendar and the counters decide days."""
+    return at.astimezone(VN_TZ).date()
 
 
 def reception_point_of(state: DossierState) -> str:
@@ -78,10 +86,10 @@ def judge_reception(state: DossierState, calendar: ServiceCalendar) -> Reception
     return Reception(day, point, service, service_day.is_no_appointment_day, listed, calendar.version)
 
 
-def resolved_same_day(state: DossierState, reception: Reception, calendar: ServiceCalendar) -> bool:
+def resolved_same_day(state: DossierState, reception: Reception) -> bool:
     """Received in person and the result ready on the same local day."""
     return (reception.point in IN_PERSON and state.closed_by == "result_ready" and state.finished_at is not None
-            and calendar.legal.local_date(state.finished_at) == reception.day)
+            and local_date(state.finished_at) == reception.day)
 
 
 def promised(reception: Reception) -> bool:
@@ -89,14 +97,13 @@ def promised(reception: Reception) -> bool:
     return reception.no_appointment_day and reception.listed and reception.point == "counter"
 
 
-def missed_promise(state: DossierState, reception: Reception, calendar: ServiceCalendar, as_of: datetime) -> bool:
+def missed_promise(state: DossierState, reception: Reception, as_of: datetime) -> bool:
     """A promise of a no-appointment day not kept: not resolved on the day, and that day is over at ``as_of``."""
-    return (promised(reception) and calendar.legal.local_date(as_of) > reception.day
-            and not resolved_same_day(state, reception, calendar))
+    return promised(reception) and local_date(as_of) > reception.day and not resolved_same_day(state, reception)
 
 
 def practice_keys(state: DossierState, reception: Reception | None, outcome: str | None,
-                  calendar: ServiceCalendar, policy: SatisfactionPolicy = DEFAULT_SATISFACTION) -> tuple[Key, ...]:
+                  policy: SatisfactionPolicy = DEFAULT_SATISFACTION) -> tuple[Key, ...]:
     """The counter keys one dossier adds one to (each at most once).
 
     - ``("sameday", day, commune, procedure, point, no_appointment_day, listed, measure)`` with
@@ -113,13 +120,13 @@ def practice_keys(state: DossierState, reception: Reception | None, outcome: str
             head = ("sameday", day, state.commune_code, state.procedure_code, reception.point,
                     reception.no_appointment_day, reception.listed)
             keys.append((*head, "received"))
-            if resolved_same_day(state, reception, calendar):
+            if resolved_same_day(state, reception):
                 keys.append((*head, "same_day"))
         if reception.service != REGULAR:
             keys.append(("service", day, state.commune_code, reception.service, reception.point,
                          state.procedure_code, state.beneficiary_group or ""))
     if outcome is not None and state.finished_at is not None:
-        month = calendar.legal.local_date(state.finished_at).replace(day=1).isoformat()
+        month = local_date(state.finished_at).replace(day=1).isoformat()
         head = ("satisfaction", month, state.handling_commune_code)
         keys.append((*head, "finished"))
         if outcome == "overdue":
@@ -131,7 +138,7 @@ def practice_keys(state: DossierState, reception: Reception | None, outcome: str
     return tuple(keys)
 
 
-def recount(events: Iterable[DossierEvent], calendar: ServiceCalendar, outcome_of,
+def recount(events: Iterable[DossierEvent], calendar: ServiceCalendar, outcome_of: Callable[[DossierState], str | None],
             policy: SatisfactionPolicy = DEFAULT_SATISFACTION) -> Counter:
     """The practice counters of a set of raw events, from scratch: what the worker's counters must add up to.
 
@@ -148,7 +155,7 @@ def recount(events: Iterable[DossierEvent], calendar: ServiceCalendar, outcome_o
             continue
         reception = judge_reception(state, calendar)
         outcome = outcome_of(state) if state.finished_at is not None and state.accepted_at is not None else None
-        totals.update(practice_keys(state, reception, outcome, calendar, policy))
+        totals.update(practice_keys(state, reception, outcome, policy))
     return totals
 
 

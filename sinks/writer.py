@@ -51,7 +51,8 @@ class ClickHouseWriter:
             to_rows, tables = self.routes[tp.topic], {}
             for m in msgs:
                 try:
-                    for table, rows in to_rows(m.value, tp.partition, m.offset).items():
+                    extra = (m.timestamp, m.headers) if tp.topic == self.settings.topic_events else ()  # late data
+                    for table, rows in to_rows(m.value, tp.partition, m.offset, *extra).items():
                         tables.setdefault(table, []).extend(rows)
                 except BadRecord:
                     SKIPPED.labels(tp.topic).inc()

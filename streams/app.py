@@ -32,6 +32,7 @@ from prometheus_client import Counter
 
 from onestop import dlq
 from onestop.catalogue import load_catalogue
+from onestop.servicecal import load_service_calendar
 from onestop.settings import Settings
 from onestop.sla import SlaPolicy
 from onestop.workcal import load_calendar
@@ -79,7 +80,8 @@ def build_processor(settings: Settings) -> Processor:
                           policy, settings.escalate_after_working_days)
     clock = Clock(settings.clock, allowed_lateness=timedelta(seconds=settings.allowed_lateness_s),
                   live_lag=settings.live_lag)
-    return Processor(evaluator, clock)
+    service = load_service_calendar(settings.service_calendar_file, legal=evaluator.calendar)
+    return Processor(evaluator, clock, service)
 
 
 def _raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:

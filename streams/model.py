@@ -15,6 +15,7 @@ from datetime import datetime
 import msgspec
 
 from onestop.fold import DossierState
+from onestop.practices import Reception
 # The alert is a wire format that the sinks read too; it lives with the other shared formats.
 from onestop.wire import ALERT_NAMESPACE, Alert, alert_id, decode_alert, encode_alert  # noqa: F401
 
@@ -32,6 +33,7 @@ class StoredDossier(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     judged_due_at: datetime | None = None  # the due instant the SLA bucket was judged against
     alerts: tuple[str, ...] = ()  # ids of alerts already emitted (never emitted twice)
     active_alert: str | None = None  # the last due-soon/overdue/escalation alert not yet cleared
+    reception: Reception | None = None  # judged once at acceptance against the service calendar (practices)
 
 
 _enc = msgspec.msgpack.Encoder()

@@ -20,6 +20,8 @@ import msgspec
 from onestop import dlq, events
 from onestop.events import EventType
 from onestop.fold import DossierState, apply
+from onestop.practices import judge_reception
+from onestop.servicecal import ServiceCalendar, default_service_calendar
 from streams.clock import Clock
 from streams.counters import Counters
 from streams.deadlines import DeadlineIndex
@@ -51,9 +53,10 @@ class Effects:
 
 
 class Processor:
-    def __init__(self, evaluator: Evaluator, clock: Clock) -> None:
+    def __init__(self, evaluator: Evaluator, clock: Clock, service: ServiceCalendar | None = None) -> None:
         self.evaluator = evaluator
         self.clock = clock
+        self.service = service or default_service_calendar()  # when counters open: same-day, service days
         self.counters = Counters()
         self.index = DeadlineIndex()
         self.waiting_alert: dict[int, set[str]] = {}  # wall clock: alerts held while catching up
@@ -97,6 +100,8 @@ class Processor:
         base = before or StoredDossier(partition=partition, state=state)
         field = base.field or (self.evaluator.field_of(state) if state.accepted_at else "")
         stored = msgspec.structs.replace(base, partition=partition, state=state, field=field)
+        if stored.reception is None and state.accepted_at is not None:
+            stored = msgspec.structs.replace(stored, reception=judge_reception(state, self.service))
         if not state.is_open:
             outcome = stored.outcome or self.evaluator.resolved_outcome(state)
             return msgspec.structs.replace(stored, sla=None, escalated=False, age=None, outcome=outcome)

@@ -78,19 +78,19 @@ def dossier(accepted: datetime, ready: datetime | None, *, commune=DONG_LOC, pro
 def test_reception_and_same_day(case, state, point, service, no_appt, listed, same_day):
     r = judge_reception(state, CAL)
     assert (r.point, r.service, r.no_appointment_day, r.listed) == (point, service, no_appt, listed), case
-    assert resolved_same_day(state, r, CAL) is same_day, case
+    assert resolved_same_day(state, r) is same_day, case
 
 
 def test_a_promise_is_missed_only_once_the_day_is_over():
     late = dossier(at(THU, 8), at(THU + timedelta(1), 9))
     r = judge_reception(late, CAL)
     assert promised(r)
-    assert not missed_promise(late, r, CAL, at(THU, 16, 59))
-    assert missed_promise(late, r, CAL, at(THU + timedelta(1), 0, 1))
+    assert not missed_promise(late, r, at(THU, 16, 59))
+    assert missed_promise(late, r, at(THU + timedelta(1), 0, 1))
     kept = dossier(at(THU, 8), at(THU, 16))
-    assert not missed_promise(kept, judge_reception(kept, CAL), CAL, at(THU + timedelta(3), 9))
+    assert not missed_promise(kept, judge_reception(kept, CAL), at(THU + timedelta(3), 9))
     open_ = dossier(at(THU, 8), None)
-    assert missed_promise(open_, judge_reception(open_, CAL), CAL, at(THU + timedelta(1), 9))
+    assert missed_promise(open_, judge_reception(open_, CAL), at(THU + timedelta(1), 9))
 
 
 def test_an_online_dossier_on_a_no_appointment_day_promises_nothing():
@@ -102,12 +102,12 @@ def test_no_reception_before_acceptance():
     submitted = fold([DossierEvent(event_id="1", event_type=E.SUBMITTED, dossier_id="D", seq=1, occurred_at=at(THU, 8),
                                    commune_code=DONG_LOC, procedure_code="2.000815", channel=Channel.ONLINE)])
     assert judge_reception(submitted, CAL) is None
-    assert practice_keys(submitted, None, None, CAL) == ()
+    assert practice_keys(submitted, None, None) == ()
 
 
 def test_practice_keys_of_one_dossier():
     state = dossier(at(SAT, 9), at(SAT, 10), group="người có công", rating=Rating(score=2))
-    keys = practice_keys(state, judge_reception(state, CAL), "on_due", CAL)
+    keys = practice_keys(state, judge_reception(state, CAL), "on_due")
     assert set(keys) == {
         ("sameday", "2026-11-07", DONG_LOC, "2.000815", "counter", False, False, "received"),
         ("sameday", "2026-11-07", DONG_LOC, "2.000815", "counter", False, False, "same_day"),
@@ -128,14 +128,14 @@ def test_practice_keys_of_one_dossier():
 ])
 def test_satisfaction_keys(rating, outcome, measures):
     state = dossier(at(WED, 8), at(WED, 9), rating=rating)
-    keys = practice_keys(state, judge_reception(state, CAL), outcome, CAL)
+    keys = practice_keys(state, judge_reception(state, CAL), outcome)
     assert {k[3] for k in keys if k[0] == "satisfaction"} == measures
 
 
 def test_satisfaction_is_counted_in_the_local_month_of_the_finish():
     # 18:00 UTC on 30 Nov is 01:00 on 1 Dec in Hà Tĩnh.
     state = dossier(at(date(2026, 11, 30), 8), datetime(2026, 11, 30, 18, 0, tzinfo=timezone.utc))
-    keys = practice_keys(state, judge_reception(state, CAL), "on_due", CAL)
+    keys = practice_keys(state, judge_reception(state, CAL), "on_due")
     assert ("satisfaction", "2026-12-01", DONG_LOC, "finished") in keys
 
 
@@ -145,7 +145,7 @@ def test_same_day_table_and_missed_promises():
               dossier(at(THU, 9), at(THU, 10), procedure="1.004873")]
     counts: dict = {}
     for s in states:
-        for k in practice_keys(s, judge_reception(s, CAL), None, CAL):
+        for k in practice_keys(s, judge_reception(s, CAL), None):
             counts[k] = counts.get(k, 0) + 1
     rows = {(r.procedure_code, r.weekday, r.no_appointment_day): r for r in same_day_table(counts, as_of=THU + timedelta(2))}
     thu = rows[("2.000815", 3, True)]
