@@ -176,6 +176,22 @@ class ServiceFile(BaseModel):
         return f"{Path(self.source).name}@{self.digest[:12]}"
 
 
+def service_file_text(declarations: list[Declaration]) -> str:
+    """Declarations as the CSV text ``parse_service_file`` reads (e.g. what a simulation followed)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for d in declarations:
+        writer.writerow([
+            d.commune_code, d.kind.value, d.date.isoformat() if d.date else "",
+            ";".join(WEEKDAYS[w] for w in sorted(d.weekdays)),
+            d.valid_from.isoformat() if d.valid_from != FAR_PAST else "",
+            d.valid_until.isoformat() if d.valid_until != FAR_FUTURE else "",
+            " ".join(f"{s:%H:%M}-{e:%H:%M}" for s, e in d.hours), ";".join(sorted(d.procedures)), d.note,
+        ])
+    return out.getvalue()
+
+
 def parse_service_file(raw: bytes, source: str) -> ServiceFile:
     try:
         text = raw.decode("utf-8-sig")  # spreadsheets often save UTF-8 with a BOM

@@ -122,12 +122,12 @@ SELECT commune_code, day, length(delays) AS events, delays[intDiv(50 * length(de
        delays[intDiv(95 * length(delays) + 99, 100)] AS p95_ms, delays[length(delays)] AS max_ms, spooled, ahead,
        spooled / length(delays) AS spooled_share
 FROM (
-    SELECT commune_code, toDate(arrived_at, 'Asia/Ho_Chi_Minh') AS day,
+    SELECT commune AS commune_code, toDate(first_arrival, 'Asia/Ho_Chi_Minh') AS day,
            arraySort(groupArray(greatest(toInt64(0), delay_ms))) AS delays,
-           countIf(spooled) AS spooled, countIf(delay_ms < 0) AS ahead
-    FROM (SELECT event_id, any(commune_code) AS commune_code, min(arrived_at) AS arrived_at,
-                 argMin(spooled, arrived_at) AS spooled,
-                 toUnixTimestamp64Milli(min(arrived_at)) - toUnixTimestamp64Milli(any(occurred_at)) AS delay_ms
-          FROM {{db}}.{DELIVERIES} GROUP BY event_id)
-    GROUP BY commune_code, day)""",
+           countIf(first_spooled) AS spooled, countIf(delay_ms < 0) AS ahead
+    FROM (SELECT event_id, any(d.commune_code) AS commune, min(d.arrived_at) AS first_arrival,
+                 argMin(d.spooled, d.arrived_at) AS first_spooled,
+                 toUnixTimestamp64Milli(min(d.arrived_at)) - toUnixTimestamp64Milli(any(d.occurred_at)) AS delay_ms
+          FROM {{db}}.{DELIVERIES} AS d GROUP BY event_id)
+    GROUP BY commune, day)""",
 }

@@ -206,3 +206,15 @@ def test_the_legal_calendar_is_never_changed_by_a_service_calendar(cal):
         d = day + timedelta(days=i)
         cal.day(DONG_LOC, d)
         assert LEGAL.is_working_day(d) == (d.weekday() < 5 and d != date(2026, 11, 24))
+
+
+def test_declarations_written_back_as_csv_read_the_same(cal, tmp_path):
+    from onestop.servicefile import service_file_text
+
+    path = tmp_path / "again.csv"
+    path.write_text(service_file_text(cal.all_declarations()), encoding="utf-8")
+    again = load_service_calendar(path)
+    for commune in (DONG_LOC, KY_VAN, SONG_TRI, THAN_UYEN, "18073"):
+        for i in range(40):
+            day = date(2026, 11, 1) + timedelta(days=i)
+            assert again.day(commune, day) == cal.day(commune, day)
