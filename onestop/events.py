@@ -1,4 +1,4 @@
-"""Event contract v1: the one wire format of ``dossier.events``.
+"""Event contract v1 (minor version 1.1): the one wire format of ``dossier.events``.
 
 Every commune one-stop system, the importer, the gateway and the simulator emit
 these events. They are frozen msgspec Structs: typed decode on the hot path,
@@ -7,6 +7,12 @@ stay in order on one partition.
 
 Status codes follow the national portal (TrangThaiHoSo 1..10); see
 ``STATUS_OF`` for which event type moves a dossier to which status.
+
+Version 1.1 adds, without changing anything a v1 event says: where the dossier
+was received (``reception_point``), the beneficiary group where the source
+gives one, and the ``rated`` event (a citizen's rating, with its ``rating``).
+The new fields are absent when not given (``msgspec.UNSET``), so a v1 event
+decodes, folds and re-encodes exactly as before.
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ import enum
 import json
 import re
 from datetime import datetime, timezone
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # the major version on the wire: a 1.x event carries 1
+CONTRACT_VERSION = "1.1"  # minor versions only add optional fields and event types
 COMMUNE_CODE = r"^\d{5}$"
 
 # Accepted means storable: every bound below fits every place an event goes (the worker's msgpack
@@ -69,6 +77,29 @@ class EventType(str, enum.Enum):
     REFUSED = "refused"  # refused after acceptance (terminal)
     RESULT_READY = "result_ready"  # 9 Đã xử lý xong: the on-time reference moment
     RESULT_RETURNED = "result_returned"  # 10 Đã trả kết quả
+    RATED = "rated"  # since 1.1: the citizen's rating (at hand-back or online); not a lifecycle step
+
+
+class ReceptionPoint(str, enum.Enum):
+    """Since 1.1: where the dossier was received. Absent on v1 events: derive it from the channel."""
+
+    COUNTER = "counter"  # the centre's counter (Trung tâm Phục vụ hành chính công)
+    OUTREACH = "outreach"  # a village outreach session (officers serving in the villages)
+    ONLINE = "online"  # the public service portal
+    POSTAL = "postal"  # public postal service
+
+
+RATING_SCORES = (1, 5)  # a score from 1 (very dissatisfied) to 5 (very satisfied)
+BENEFICIARY_GROUP_MAX = 64
+BeneficiaryGroup = Annotated[str, msgspec.Meta(min_length=1, max_length=BENEFICIARY_GROUP_MAX)]
+
+
+class Rating(msgspec.Struct, frozen=True, kw_only=True):
+    """Since 1.1: what a citizen said about a dossier, on a ``rated`` event."""
+
+    score: Annotated[int, msgspec.Meta(ge=RATING_SCORES[0], le=RATING_SCORES[1])]
+    complaint: bool = False  # the citizen filed a complaint (phản ánh, kiến nghị) about this dossier
+    via: Literal["hand_back", "online"] = "hand_back"  # at the counter when collecting, or on the portal
 
 
 class Channel(enum.IntEnum):
@@ -97,6 +128,7 @@ STATUS_OF: dict[EventType, int | None] = {
     EventType.REFUSED: 8,
     EventType.RESULT_READY: 9,
     EventType.RESULT_RETURNED: 10,
+    EventType.RATED: None,  # feedback keeps the current status
 }
 
 # Event types that must carry a due date, and why.
@@ -153,8 +185,18 @@ def _name_the_bad_string(event: "DossierEvent") -> None:
             raise _invalid(name, f"must be 1 to {limit} characters without control characters")
 
 
+def _check_rating(event_type: EventType, rating: Rating | UnsetType) -> None:
+    if event_type is not EventType.RATED:
+        raise _invalid("rating", f"belongs on rated events, not on {event_type.value}")
+    if rating is UNSET:
+        raise _invalid("rating", "is required on rated events")
+    low, high = RATING_SCORES
+    if isinstance(rating.score, bool) or not low <= rating.score <= high:
+        raise _invalid("rating", f"score must be {low} to {high}, got {rating.score!r}")
+
+
 class DossierEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One lifecycle event of one dossier (contract v1).
+    """One lifecycle event of one dossier (contract v1.1).
 
     ``commune_code`` is the receiving unit (reception metrics);
     ``handling_commune_code`` is the unit that resolves it (timeliness
@@ -179,6 +221,10 @@ class DossierEvent(msgspec.Struct, frozen=True, kw_only=True):
     # calendar in force when it was accepted, so the source may stamp them on the accepted event.
     procedure_version: Code | None = None
     calendar_version: Code | None = None
+    # Since 1.1, absent (UNSET) unless given; a v1 event encodes without them.
+    reception_point: ReceptionPoint | None | UnsetType = UNSET  # on the first event or the receipt
+    beneficiary_group: BeneficiaryGroup | None | UnsetType = UNSET  # e.g. người có công, where the source says
+    rating: Rating | UnsetType = UNSET  # required on rated events, refused on others
 
     def __post_init__(self) -> None:
         # msgspec turns these ValueErrors into ValidationErrors. They use msgspec's own
@@ -197,6 +243,11 @@ class DossierEvent(msgspec.Struct, frozen=True, kw_only=True):
             raise _invalid("due_at", f"is required on {self.event_type.value} events")
         if self.due_at is not None:
             _check_instant("due_at", self.due_at)
+        if self.rating is not UNSET or self.event_type is EventType.RATED:
+            _check_rating(self.event_type, self.rating)
+        if self.beneficiary_group is not UNSET and self.beneficiary_group is not None \
+                and not 0 < len(self.beneficiary_group) <= BENEFICIARY_GROUP_MAX:
+            raise _invalid("beneficiary_group", f"must be 1 to {BENEFICIARY_GROUP_MAX} characters")
         if self.schema_version != SCHEMA_VERSION:
             raise _invalid("schema_version",
                            f"unsupported schema_version {self.schema_version}; this build reads {SCHEMA_VERSION}")
@@ -358,5 +409,9 @@ def utc(dt: datetime) -> datetime:
 
 
 def json_schema() -> dict:
-    """The JSON Schema of contract v1 (checked in as onestop/schema/dossier-event.v1.json)."""
+    """The JSON Schema of the contract (checked in as onestop/schema/dossier-event.v1.1.json).
+
+    ``onestop/schema/dossier-event.v1.json`` keeps the published v1 schema; every event valid
+    under it is valid under this one (tests/unit/test_contract_v11.py).
+    """
     return msgspec.json.schema(DossierEvent)

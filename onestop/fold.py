@@ -84,6 +84,11 @@ def transitions(result_ready_while_waiting: ResultWhileWaiting = "accept") -> di
 ALLOWED = transitions()  # the default table: docs/domain.md lists it
 Transitions = Mapping[int | None, frozenset[EventType]]
 SKIPPED = ""  # event_ids entry of a seq that never arrived and was skipped (an event_id is never empty)
+# A dossier has a handful of events, a few dozen at most. An event further ahead of the last applied seq
+# than this is refused, not buffered: waiting for (and later skipping) billions of seqs would hold the
+# dossier, and the worker's memory, hostage to one wrong number.
+MAX_SEQ_AHEAD = 1000
+SEQ_TOO_FAR_AHEAD = "seq_too_far_ahead"
 
 
 class Pause(msgspec.Struct, frozen=True):
@@ -121,6 +126,14 @@ class DossierState(msgspec.Struct, frozen=True, kw_only=True):
     extended_due_at: datetime | None = None  # the latest extension's new date
     procedure_version: str | None = None  # as stamped on the accepted event
     calendar_version: str | None = None
+    # Since contract 1.1 (None: the source did not say).
+    reception_point: str | None = None  # counter, outreach, online, postal (from seq 1 or the receipt)
+    beneficiary_group: str | None = None
+    rating_score: int | None = None  # the latest rating's score
+    rating_complaint: bool = False  # any rating of this dossier came with a complaint
+    ratings: int = 0
+    rated_at: datetime | None = None  # the latest rating
+    rated_via: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -139,6 +152,7 @@ class DossierState(msgspec.Struct, frozen=True, kw_only=True):
 class Rejection(msgspec.Struct, frozen=True):
     event: DossierEvent
     code: str  # wrong_dossier | seq_conflict | illegal_transition | due_before_acceptance | seq_gap_timeout
+    # | seq_too_far_ahead
     message: str
 
 
@@ -219,6 +233,11 @@ def _screen(state: DossierState, event: DossierEvent) -> Outcome | None:
         return Outcome(state, rejected=(rej,))
     if event.event_id in state.event_ids or any(p.event_id == event.event_id for p in state.pending):
         return Outcome(state, duplicate=True)
+    if event.seq > state.last_seq + MAX_SEQ_AHEAD:
+        rej = Rejection(event, SEQ_TOO_FAR_AHEAD,
+                        f"seq {event.seq} of dossier {event.dossier_id} is more than {MAX_SEQ_AHEAD} ahead of its last "
+                        f"applied seq {state.last_seq}; event {event.event_id} ({event.event_type.value}) was not applied")
+        return Outcome(state, rejected=(rej,))
     if event.seq <= state.last_seq:
         if len(state.event_ids) < event.seq:
             # A state serialised before event_ids existed cannot tell; keep the old behaviour.
@@ -243,6 +262,8 @@ def _conflict(event: DossierEvent, holder: str) -> Rejection:
 
 
 def _step(state: DossierState, event: DossierEvent, allowed: Transitions) -> tuple[DossierState, Rejection | None]:
+    if event.event_type is _E.RATED and state.status is not None:
+        return _rated(state, event), None  # feedback, not a lifecycle step: taken at any status
     rej = None
     if event.event_type not in allowed.get(state.status, frozenset()):
         rej = Rejection(event, "illegal_transition", _illegal_message(state, event, allowed))
@@ -282,11 +303,25 @@ def _identity(state: DossierState, event: DossierEvent) -> dict:
     """Who and what the dossier is. Taken in seq order, so arrival order cannot change it."""
     if event.seq == 1 or event.event_type is _E.ACCEPTED:
         # The first event and the receipt are authoritative for the receiving unit and procedure.
-        return dict(commune_code=event.commune_code, procedure_code=event.procedure_code,
-                    channel=int(event.channel), handling_commune_code=event.handling_unit)
+        identity = dict(commune_code=event.commune_code, procedure_code=event.procedure_code,
+                        channel=int(event.channel), handling_commune_code=event.handling_unit)
+        if event.reception_point:  # absent (UNSET) or None on v1 events: keep what is known
+            identity["reception_point"] = event.reception_point.value
+        if event.beneficiary_group:
+            identity["beneficiary_group"] = event.beneficiary_group
+        return identity
     if event.handling_commune_code is not None:  # a hop to another handling unit
         return dict(handling_commune_code=event.handling_commune_code)
     return {}
+
+
+def _rated(state: DossierState, event: DossierEvent) -> DossierState:
+    """A rating changes what the citizen said, never the status, the finish or the dossier's class."""
+    rating = event.rating
+    return msgspec.structs.replace(
+        state, last_seq=event.seq, last_event_at=event.occurred_at, event_ids=(*state.event_ids, event.event_id),
+        rating_score=rating.score, rating_complaint=state.rating_complaint or rating.complaint,
+        ratings=state.ratings + 1, rated_at=event.occurred_at, rated_via=rating.via)
 
 
 def _transition(state: DossierState, event: DossierEvent) -> DossierState:

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     import_occurred_at_floor: date = Field(
         DEFAULT_IMPORT_FLOOR, description="Admission: the earliest occurred_at (local date) accepted from "
         "historical exports (onestop import; events whose source is importer:...).")
+    service_calendar_file: Path | None = Field(
+        None, description="Service calendar CSV (counter hours, weekend and village service days, no-appointment "
+                          "days, closures) replacing the packaged one.")
 
     # ClickHouse
     clickhouse_dsn: str = Field(

@@ -31,6 +31,7 @@ def simulate(
     late_rate: Optional[float] = typer.Option(None, "--late-rate", help="Share of accepted dossiers resolved after their due date (default 0.02; seen: 0.2%-3.5%)."),
     rate: Optional[list[str]] = typer.Option(None, "--rate", help="Set any other rate of the simulator, NAME=VALUE, repeatable (e.g. --rate supplement_rate=0.1); see docs/simulator.md."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print events as JSON lines to stdout instead of publishing them."),
+    service_calendar: Optional[str] = typer.Option(None, "--service-calendar", help="Simulate the service practices a service-calendar CSV declares ('packaged' for the packaged one); see docs/simulator.md."),
 ) -> None:
     """Publish simulated commune dossier lifecycles to Kafka (deterministic per seed)."""
     from dataclasses import replace
@@ -54,6 +55,8 @@ def simulate(
             overrides["online_share"] = online_share
         if late_rate is not None:
             overrides["late_rate"] = late_rate
+        if service_calendar is not None:
+            overrides["service_calendar_file"] = service_calendar
         clock = WallClock()
         now = clock.now().astimezone(timezone.utc).replace(microsecond=0) if live else None
         try:
@@ -106,10 +109,10 @@ def sink(settings: Settings) -> None:
 
 
 def schema(
-    out: Path = typer.Option(Path("onestop/schema/dossier-event.v1.json"), help="Where to write the JSON Schema."),
+    out: Path = typer.Option(Path("onestop/schema/dossier-event.v1.1.json"), help="Where to write the JSON Schema."),
     check: bool = typer.Option(False, "--check", help="Fail if the file differs from the contract instead of writing it."),
 ) -> None:
-    """Write (or --check) the JSON Schema of the event contract v1."""
+    """Write (or --check) the JSON Schema of the event contract (v1.1; the v1 file stays as published)."""
     from onestop.events import json_schema
 
     text = json.dumps(json_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"

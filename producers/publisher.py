@@ -40,6 +40,7 @@ from kafka.errors import IllegalStateError, KafkaTimeoutError, MessageSizeTooLar
 from prometheus_client import Counter, Gauge
 
 from onestop import dlq, events
+from onestop.lateness import SPOOLED_HEADER
 from onestop.settings import Settings
 from producers.drain import DrainLoop, abandon, new_producer
 from producers.settings import PublisherSettings
@@ -56,6 +57,8 @@ SPOOLING = Gauge("onestop_publisher_spooling", "1 while new records go to the sp
                  ["client"])
 
 MAX_RECORD_BYTES = 1024 * 1024 - 4096  # kafka-python's max_request_size less the batch overhead
+Headers = tuple[tuple[str, bytes], ...] | list[tuple[str, bytes]]
+_SPOOLED = (SPOOLED_HEADER, b"1")
 
 
 class PublisherTimeout(KafkaTimeoutError):
@@ -125,12 +128,12 @@ class Publisher(DrainLoop):
 
     # ---- public API ----------------------------------------------------------------------------
 
-    def publish(self, event: events.DossierEvent) -> None:
-        self._submit(self.settings.topic_events, event.dossier_id.encode(), events.encode(event))
+    def publish(self, event: events.DossierEvent, *, headers: Headers = ()) -> None:
+        self._submit(self.settings.topic_events, event.dossier_id.encode(), events.encode(event), headers=headers)
 
-    def publish_raw(self, key: bytes | None, value: bytes) -> None:
+    def publish_raw(self, key: bytes | None, value: bytes, *, headers: Headers = ()) -> None:
         """Forward bytes as received (the gateway and importer validate first)."""
-        self._submit(self.settings.topic_events, key, value)
+        self._submit(self.settings.topic_events, key, value, headers=headers)
 
     def publish_many(self, batch: Iterable[events.DossierEvent]) -> int:
         """Publish in order; spooled records are made durable once for the whole batch."""
@@ -213,14 +216,15 @@ class Publisher(DrainLoop):
 
     # ---- publishing ----------------------------------------------------------------------------
 
-    def _submit(self, topic: str, key: bytes | None, value: bytes, *, sync: bool = True) -> None:
+    def _submit(self, topic: str, key: bytes | None, value: bytes, *, sync: bool = True,
+                headers: Headers = ()) -> None:
         size = len(value) + (len(key) if key else 0)
         if size > MAX_RECORD_BYTES:
             raise MessageSizeTooLargeError(f"record of {size} bytes exceeds {MAX_RECORD_BYTES}")
         with self._cond:
             if self._closed:
                 raise IllegalStateError("Publisher already closed")
-            record = SpoolRecord(self._next_n, topic, key, value)
+            record = SpoolRecord(self._next_n, topic, key, value, tuple(headers) or None)
             self._next_n += 1
             self._counts["published"] += 1
             if self._failure is not None or self._producer is None:
@@ -253,8 +257,11 @@ class Publisher(DrainLoop):
         self._inflight_bytes += size
 
     def _send(self, producer: KafkaProducer, record: SpoolRecord, *, direct: bool) -> bool:
+        headers = list(record.headers or ())
+        if not direct and not any(name == SPOOLED_HEADER for name, _ in headers):
+            headers.append(_SPOOLED)  # late data: this record waited in the spool (docs/publisher.md)
         try:
-            future = producer.send(record.topic, key=record.key, value=record.value)
+            future = producer.send(record.topic, key=record.key, value=record.value, headers=headers or None)
         except Exception as exc:  # KafkaTimeoutError (metadata), IllegalStateError (closed), ...
             self._on_error(record.n, exc)
             with self._cond:

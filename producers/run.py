@@ -23,7 +23,9 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from onestop import dlq, events
 from onestop.admission import AdmissionRules, admit, rules_from
 from onestop.catalogue import load_catalogue
+from onestop.lateness import delivery_headers
 from onestop.settings import Settings
+from producers.sim_network import SimDelivery
 from producers.sim_summary import Tally, print_summary
 from producers.simulator import Simulation, SimulationConfig, SimulationError
 
@@ -120,12 +122,18 @@ def run_simulation(settings: Settings, cfg: SimulationConfig, *, dry_run: bool =
 
 
 def admitted(pub: "EventSink", rules: AdmissionRules, clock: Clock,
-             refused: Counter) -> Callable[[events.DossierEvent], None]:
-    """The publisher's ``publish``, behind the admission check every entrance applies."""
-    def emit(e: events.DossierEvent) -> None:
+             refused: Counter) -> Callable[[SimDelivery | events.DossierEvent], None]:
+    """The publisher's ``publish``, behind the admission check every entrance applies.
+
+    A simulated delivery's record says when the simulated network delivered it (late data)."""
+    def emit(d: SimDelivery | events.DossierEvent) -> None:
+        e = d.event if isinstance(d, SimDelivery) else d
         refusal = admit(e, rules, received_at=clock.now())
         if refusal is None:
-            pub.publish(e)
+            if isinstance(d, SimDelivery):
+                pub.publish(e, headers=delivery_headers(d.arrived_at, spooled=d.spooled))
+            else:
+                pub.publish(e)
             return
         refused[refusal.code] += 1
         pub.dead_letter(dlq.dead_letter(events.encode(e), refusal.code, refusal.message, e.source,
@@ -135,7 +143,7 @@ def admitted(pub: "EventSink", rules: AdmissionRules, clock: Clock,
 
 
 class EventSink(Protocol):
-    def publish(self, event: events.DossierEvent) -> None: ...
+    def publish(self, event: events.DossierEvent, headers: list | None = None) -> None: ...
 
     def dead_letter(self, record: dlq.DeadLetter) -> None: ...
 
@@ -163,9 +171,9 @@ def parse_rates(items: list[str]) -> dict[str, float]:
     return overrides
 
 
-def _printer(stream: BinaryIO, *, flush_each: bool) -> Callable[[events.DossierEvent], None]:
-    def emit(e: events.DossierEvent) -> None:
-        stream.write(events.encode(e) + b"\n")
+def _printer(stream: BinaryIO, *, flush_each: bool) -> Callable[[SimDelivery], None]:
+    def emit(d: SimDelivery) -> None:
+        stream.write(events.encode(d.event) + b"\n")
         if flush_each:
             stream.flush()
 
@@ -174,8 +182,8 @@ def _printer(stream: BinaryIO, *, flush_each: bool) -> Callable[[events.DossierE
 
 
 def _drive(sim: Simulation, pacer: Pacer, tally: Tally, console: Console,
-           emit: Callable[[events.DossierEvent], None]) -> bool:
-    """Emit every event in order; return True if stopped early (Ctrl-C, or the reader went away)."""
+           emit: Callable[[SimDelivery], None]) -> bool:
+    """Emit every event in arrival order; return True if stopped early (Ctrl-C, or the reader went away)."""
     begin = datetime.fromtimestamp(sim.begin_ts, timezone.utc)
     total = float(sim.end_ts - sim.begin_ts)
     columns = (TextColumn("[bold]simulating"), BarColumn(), TaskProgressColumn(),
@@ -190,11 +198,11 @@ def _drive(sim: Simulation, pacer: Pacer, tally: Tally, console: Console,
 
         last = begin
         try:
-            for e in sim.events():
-                pacer.wait_until(e.occurred_at, show)
-                emit(e)
-                tally.add(e)
-                last = e.occurred_at
+            for d in sim.deliveries():
+                pacer.wait_until(d.arrived_at, show)
+                emit(d)
+                tally.add(d.event, d)
+                last = d.arrived_at
                 if tally.events % _PROGRESS_EVERY == 0:
                     show(last)
             getattr(emit, "flush", lambda: None)()

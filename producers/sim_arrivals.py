@@ -15,11 +15,16 @@ from bisect import bisect_right
 from datetime import date, time, timedelta
 from itertools import accumulate
 from random import Random
-from typing import Iterator, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Iterator, NamedTuple, Protocol
 
 from onestop.communes import Commune
 from onestop.events import Channel
 from onestop.workcal import WorkCalendar
+
+from producers.sim_practices import service_windows
+
+if TYPE_CHECKING:
+    from onestop.servicecal import ServiceCalendar
 
 EVENING_CLOSES = time(22, 0)  # online submissions after office hours come in until about 22:00
 
@@ -42,6 +47,7 @@ class Arrival(NamedTuple):
     channel: Channel
     number: int  # per commune and local day, from 1: the desk's running number
     day: date
+    service: str = "regular"  # weekend_service / village_service: received in a service session on a day off
 
 
 class _Bin(NamedTuple):
@@ -103,15 +109,20 @@ class Arrivals:
     """Draws the period's arrivals day by day, from one injected random generator."""
 
     def __init__(self, rates: ArrivalRates, rng: Random, calendar: WorkCalendar, communes: tuple[Commune, ...],
-                 start: date, days: int, not_before: int | None = None) -> None:
+                 start: date, days: int, not_before: int | None = None, *,
+                 service: "ServiceCalendar | None" = None, service_volume: float = 0.0) -> None:
         self.rates, self.rng, self.communes = rates, rng, communes
         self.days = working_day_weights(calendar, start, days, rates, not_before)
         # Fixed per run: a commune's size does not change from one day to the next.
         sizes = [rng.lognormvariate(0.0, rates.commune_size_spread) for _ in communes]
+        self._sizes = sizes
         self._commune_cum = list(accumulate(sizes))
         noise = [rng.lognormvariate(0.0, rates.daily_variation) for _ in self.days]
-        self.per_day = apportion(rates.dossiers, [sum(b.weight for b in bins) * n
-                                                  for (_, bins), n in zip(self.days, noise)]) if self.days else []
+        # Days off with counter or village sessions (only when the run simulates service practices).
+        self.windows = service_windows(service, communes, sizes, start, days, service_volume, not_before)
+        weights = [sum(b.weight for b in bins) * n for (_, bins), n in zip(self.days, noise)]
+        counts = apportion(rates.dossiers, weights + [w.weight for w in self.windows]) if weights or self.windows else []
+        self.per_day, self.per_window = counts[:len(weights)], counts[len(weights):]
         # In office hours the channel mix excludes the evening online share, so the run as a whole
         # matches online_share and postal_share.
         office = max(1e-12, 1 - rates.online_share * rates.online_after_hours_share)
@@ -119,9 +130,46 @@ class Arrivals:
         self._p_postal = self._p_online + rates.postal_share / office
 
     def __iter__(self) -> Iterator[list[Arrival]]:
-        for (day, bins), count in zip(self.days, self.per_day):
-            if count:
-                yield self._day(day, bins, count)
+        if not self.windows:
+            for (day, bins), count in zip(self.days, self.per_day):
+                if count:
+                    yield self._day(day, bins, count)
+            return
+        plan: list[tuple[date, int, object, int]] = [(d, 0, bins, n) for (d, bins), n in zip(self.days, self.per_day)]
+        plan += [(w.day, 1, w, n) for w, n in zip(self.windows, self.per_window)]
+        plan.sort(key=lambda p: (p[0], p[1]))  # stable: a day's windows keep their order
+        i = 0
+        while i < len(plan):
+            day, kind = plan[i][0], plan[i][1]
+            j = i
+            while j < len(plan) and plan[j][0] == day:
+                j += 1
+            if kind == 0:
+                if plan[i][3]:
+                    yield self._day(day, plan[i][2], plan[i][3])
+            else:
+                drawn = self._service_day(day, [(w, n) for _, _, w, n in plan[i:j]])
+                if drawn:
+                    yield drawn
+            i = j
+
+    def _service_day(self, day: date, windows: list) -> list[Arrival]:
+        """Arrivals of a day off: in person, at the serving communes only, in their sessions."""
+        rng, drawn = self.rng, []
+        for w, count in windows:
+            members = w.communes
+            cum = list(accumulate(self._sizes[m] for m in members))
+            for _ in range(count):
+                ts = w.start + int(rng.random() * (w.end - w.start))
+                c = members[min(bisect_right(cum, rng.random() * cum[-1]), len(members) - 1)]
+                drawn.append((ts, c, w.kind))
+        drawn.sort()
+        numbers: dict[int, int] = {}
+        out = []
+        for ts, c, kind in drawn:
+            numbers[c] = numbers.get(c, 0) + 1
+            out.append(Arrival(ts, self.communes[c], Channel.IN_PERSON, numbers[c], day, kind))
+        return out
 
     def _day(self, day: date, bins: list[_Bin], count: int) -> list[Arrival]:
         rng, communes, commune_cum = self.rng, self.communes, self._commune_cum

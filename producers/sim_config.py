@@ -79,6 +79,34 @@ class SimulationConfig:
     pickup_median_hours: float = 12.0  # median working hours from result ready to handed over
     pickup_median_hours_same_day: float = 2.0
     procedure_mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    # service practices (docs/simulator.md, "Service practices"): all off by default, so a default
+    # run emits exactly the events it always did.
+    service_calendar_file: str | None = None  # declarations of the province ("packaged": the packaged file)
+    no_appointment_share: float = 0.0  # of communes: declare no-appointment days
+    no_appointment_weekday: int = 3  # 0 = Monday; Thursday as in Đồng Lộc
+    no_appointment_same_day_rate: float = 0.9  # listed dossiers at the counter on those days, resolved on the spot
+    weekend_service_share: float = 0.0  # of communes: open the counter on Saturday mornings
+    village_service_share: float = 0.0  # of communes: serve in the villages on Saturday mornings
+    service_day_volume: float = 0.5  # a service day's arrivals, relative to the commune's average working day
+    weekend_beneficiary_share: float = 0.5  # of weekend service dossiers: people with merit, social protection
+    rating_rate: float = 0.0  # of returned dossiers: the citizen rates the service
+    bad_rating_rate: float = 0.05  # of ratings: score 1 or 2
+    complaint_rate: float = 0.02  # of ratings: with a complaint
+    flaky_network_share: float = 0.0  # of communes: weak network, events delayed and sent in bursts from a spool
+    network_delay_s: float = 2.0  # median delivery delay of a good network (with network modelling on)
+    flaky_delay_s: float = 300.0  # median delivery delay of a flaky network between outages
+    outages_per_day: float = 1.0  # mean outages per day at a flaky commune (office hours)
+    outage_hours: float = 2.0  # median length of an outage
+
+    @property
+    def models_practices(self) -> bool:
+        """Service calendar, reception points and beneficiary groups are simulated."""
+        return bool(self.service_calendar_file or self.no_appointment_share or self.weekend_service_share
+                    or self.village_service_share)
+
+    @property
+    def models_network(self) -> bool:
+        return self.flaky_network_share > 0
 
     def __post_init__(self) -> None:
         problems = [f"{f.name} must be between 0 and 1, got {getattr(self, f.name)}" for f in fields(self)
@@ -96,11 +124,15 @@ class SimulationConfig:
         if not self.procedure_mix or any(w < 0 for w in self.procedure_mix.values()) \
                 or sum(self.procedure_mix.values()) <= 0:
             problems.append("procedure_mix needs positive weights")
-        for name in ("commune_size_spread", "daily_variation"):
+        for name in ("commune_size_spread", "daily_variation", "outages_per_day"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0")
+        if not 0 <= self.no_appointment_weekday <= 6:
+            problems.append(f"no_appointment_weekday must be 0 (Monday) to 6, got {self.no_appointment_weekday}")
+        if self.service_day_volume < 0:
+            problems.append("service_day_volume must be >= 0")
         for name in ("desk_pickup_hours", "supplement_wait_days", "financial_wait_days", "pickup_median_hours",
-                     "pickup_median_hours_same_day"):
+                     "pickup_median_hours_same_day", "network_delay_s", "flaky_delay_s", "outage_hours"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be > 0")
         if self.not_before is not None and self.not_before.tzinfo is None:

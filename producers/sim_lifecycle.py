@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from bisect import bisect_right, insort
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from itertools import accumulate
 from math import log
@@ -36,10 +35,13 @@ from onestop.events import Channel, DossierEvent, EventType
 from onestop.workcal import WorkCalendar
 from producers.sim_arrivals import Arrival
 from producers.sim_calendar import WorkAxis
+from producers.sim_desk import SPOT_MAX, SPOT_MIN
+from producers.sim_stats import SimulationStats
 
 if TYPE_CHECKING:
     from onestop.communes import Commune
     from producers.sim_config import SimulationConfig
+    from producers.sim_desk import Desk
 
 E = EventType
 NAMESPACE = uuid.UUID("6f1b7f0e-3c55-4a8e-9d55-0e6c1d1a4b21")
@@ -77,25 +79,6 @@ DueFor = Callable[[str, datetime], datetime]
 Item = tuple[int, EventType, "dict[str, Any] | None"]
 
 
-@dataclass
-class SimulationStats:
-    """What a run produced, as the simulator planned it (the summary reads it)."""
-
-    received: dict[str, int] = field(default_factory=dict)  # dossiers per receiving commune
-    channels: dict[int, int] = field(default_factory=dict)  # dossiers per channel (first event)
-    outcomes: dict[str, int] = field(default_factory=dict)  # planned outcome per dossier
-    accepted: int = 0  # accepted within the period
-    accepted_online: int = 0
-    planned_overdue: int = 0  # accepted dossiers the default SLA policy will judge overdue
-    overdue_ids: list[str] = field(default_factory=list)
-    handled_elsewhere: int = 0  # accepted within the period, handled by another commune than the receiving one
-
-    def count(self, arrival: Arrival, outcome: str) -> None:
-        self.received[arrival.commune.code] = self.received.get(arrival.commune.code, 0) + 1
-        self.channels[int(arrival.channel)] = self.channels.get(int(arrival.channel), 0) + 1
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-
-
 def uuid5_text(prefix: "hashlib._Hash", name: str) -> str:
     """``str(uuid.uuid5(NAMESPACE, name))`` from a pre-hashed namespace: the same ids, a third of the cost."""
     h = prefix.copy()
@@ -113,8 +96,9 @@ class Lifecycle:
 
     def __init__(self, cfg: "SimulationConfig", rng: Random, axis: WorkAxis, catalogue: Catalogue, calendar: WorkCalendar,
                  due_for: DueFor, end_ts: int, stats: SimulationStats, id_tag: str = "",
-                 communes: "tuple[Commune, ...]" = ()) -> None:
+                 communes: "tuple[Commune, ...]" = (), desk: "Desk | None" = None) -> None:
         self.cfg, self.rng, self.axis, self.catalogue, self.calendar = cfg, rng, axis, catalogue, calendar
+        self.desk = desk  # practices and ratings; None keeps a default run exactly as it was
         self.due_for, self.end_ts, self.stats, self.id_tag = due_for, end_ts, stats, id_tag
         self.communes = tuple(communes)
         self._codes = sorted(cfg.procedure_mix)  # sorted: the mix's dict order must not matter
@@ -129,6 +113,10 @@ class Lifecycle:
         rng = self.rng
         i = min(bisect_right(self._mix_cum, rng.random() * self._mix_cum[-1]), len(self._codes) - 1)
         code = self._codes[i]
+        if self.desk is not None:
+            code = self.desk.procedure(a, rng, code)
+            if a.service != "regular":
+                self.stats.service_days[a.service] = self.stats.service_days.get(a.service, 0) + 1
         items: list[Item] = []
         accept_ts = self._reception(items, a)
         handling = None
@@ -171,11 +159,14 @@ class Lifecycle:
         out = []
         seed, ns, commune = self.cfg.seed, self._ns, a.commune.code
         named = None  # the handling commune, on the receipt and every event after it
+        tags = self.desk.tags(a, code) if self.desk is not None else {}
         for seq, (ts, kind, extra) in enumerate(items, 1):
             if ts >= self.end_ts:
                 break
             if kind is E.ACCEPTED:
                 named = handling
+            if tags and (seq == 1 or kind is E.ACCEPTED):
+                extra = {**(extra or {}), **tags}
             out.append((ts, DossierEvent(
                 event_id=uuid5_text(ns, f"{seed}:{dossier_id}:{seq}"), event_type=kind, dossier_id=dossier_id,
                 seq=seq, occurred_at=_utc(ts), commune_code=commune, procedure_code=code, channel=a.channel,
@@ -224,6 +215,8 @@ class Lifecycle:
             self.stats.accepted += 1
             self.stats.accepted_online += a.channel is Channel.ONLINE
         plan = _Plan(self, procedure, axis.position(accept_ts), axis.position(int(due.timestamp())))
+        promise = self.desk is not None and self.desk.promised(a, code, _utc(accept_ts))
+        self.stats.promised += promise and accept_ts < self.end_ts
         r = rng.random()
         if r < cfg.withdrawal_rate:
             plan.cut_short(items, E.WITHDRAWAL_REQUESTED, in_supplement=rng.random() < WITHDRAWN_WHILE_WAITING)
@@ -231,12 +224,19 @@ class Lifecycle:
             plan.cut_short(items, E.REFUSED, in_supplement=False)
         elif r < cfg.withdrawal_rate + cfg.refusal_rate + cfg.stop_rate:
             plan.cut_short(items, E.PROCESSING_STOPPED, in_supplement=rng.random() < STOPPED_AFTER_UNANSWERED_SUPPLEMENT)
-        else:
+        elif not (promise and self._spot(plan, items, a, accept_ts < self.end_ts)):
             plan.resolve(items, a, late=rng.random() < cfg.late_rate)
         overdue = plan.overdue()
         if overdue and accept_ts < self.end_ts:
             self.stats.planned_overdue += 1
         return f"{'overdue ' if overdue else ''}{plan.outcome}"
+
+    def _spot(self, plan: "_Plan", items: list[Item], a: Arrival, within: bool) -> bool:
+        """A promised dossier: resolved on the spot with ``no_appointment_same_day_rate``."""
+        if self.rng.random() >= self.cfg.no_appointment_same_day_rate or not plan.on_the_spot(items, a):
+            return False
+        self.stats.on_the_spot += within
+        return True
 
     def lognormal(self, median: float, sigma: float, cap: float) -> int:
         """A log-normal wait in whole seconds, at least a minute and at most ``cap``."""
@@ -285,6 +285,19 @@ class _Plan:
             items.append((self._at(end), E.STEP_COMPLETED, {"step": self.specialist}))
         items.append((self._at(end), kind, {"reason": REASONS[kind]}))
         self.finish_w, self.outcome = end, kind.value
+
+    def on_the_spot(self, items: list[Item], a: Arrival) -> bool:
+        """No appointment slip: the result is ready before the day's close (False if the day is nearly over)."""
+        left = self.axis.day_bounds(self.accepted_w)[1] - self.accepted_w
+        if left < SPOT_MIN + 60:
+            return False
+        work = self.rng.randint(SPOT_MIN, min(SPOT_MAX, left - 60))
+        items.append((self._at(self.accepted_w + 60), E.STEP_ASSIGNED, {"step": self.specialist}))
+        self.finish_w = self.accepted_w + work
+        items.append((self._at(self.finish_w), E.RESULT_READY, None))
+        self.outcome = "result"
+        self._return(items, a)
+        return True
 
     def resolve(self, items: list[Item], a: Arrival, *, late: bool) -> None:
         """The normal path to result_ready and result_returned; ``late`` misses the original date."""
@@ -383,11 +396,15 @@ class _Plan:
     def _return(self, items: list[Item], a: Arrival) -> None:
         """Pickup lag: e-results within minutes, the post within a day or two, desks after hours to days."""
         cfg, rng, life = self.life.cfg, self.rng, self.life
-        if a.channel is Channel.ONLINE and rng.random() < cfg.electronic_result_share:
+        electronic = a.channel is Channel.ONLINE and rng.random() < cfg.electronic_result_share
+        if electronic:
             lag = rng.randint(60, 1800)
         elif a.channel is Channel.POSTAL:
             lag = life.lognormal(WORKING_DAY, 0.5, 5 * WORKING_DAY)
         else:
             median = cfg.pickup_median_hours_same_day if self.same_day else cfg.pickup_median_hours
             lag = life.lognormal(median * HOUR, 1.0, 30 * WORKING_DAY)
-        items.append((self._at(self.finish_w + lag), E.RESULT_RETURNED, None))
+        returned = self._at(self.finish_w + lag)
+        items.append((returned, E.RESULT_RETURNED, None))
+        if life.desk is not None and (rating := life.desk.rating(a, returned, electronic, self.overdue())):
+            items.append(rating)

@@ -28,7 +28,10 @@ from onestop.workcal import WorkCalendar, default_calendar
 from producers.sim_arrivals import Arrivals, ArrivalRates, period_bounds, working_day_weights
 from producers.sim_calendar import WorkAxis
 from producers.sim_config import DEFAULT_MIX, SimulationConfig, SimulationError
+from producers.sim_desk import Desk
 from producers.sim_lifecycle import NAMESPACE, DueFor, Lifecycle, SimulationStats
+from producers.sim_network import Network, SimDelivery, in_arrival_order
+from producers.sim_practices import declared_practices, simulation_calendar
 
 __all__ = ["DEFAULT_MIX", "NAMESPACE", "Simulation", "SimulationConfig", "SimulationError", "SimulationStats",
            "dossiers_for_rate", "legal_due_for", "simulate"]
@@ -105,20 +108,27 @@ class Simulation:
         self.begin_ts = not_before if not_before is not None else self.start_ts
         self.rng = rng if rng is not None else random.Random(cfg.seed)
         rates: ArrivalRates = cfg
-        self.arrivals = Arrivals(rates, self.rng, self.calendar, self.communes, cfg.start, cfg.days, not_before)
+        # Service practices (None unless the run simulates them): the calendar the desks follow.
+        self.service = simulation_calendar(cfg, self.communes, self.calendar)
+        self.declared = declared_practices(self.service, self.communes, cfg.start, cfg.days)
+        self.arrivals = Arrivals(rates, self.rng, self.calendar, self.communes, cfg.start, cfg.days, not_before,
+                                 service=self.service, service_volume=cfg.service_day_volume)
         if cfg.dossiers and not self.arrivals.days:
             since = f"{self.calendar.local(cfg.not_before):%Y-%m-%d %H:%M}" if cfg.not_before else str(cfg.start)
             raise SimulationError(f"no working day between {since} and {cfg.start + timedelta(days=cfg.days - 1)} "
                                   f"({self.calendar.version}): dossiers arrive on working days only, in office "
                                   f"hours or (online) until 22:00; lengthen the period")
         self.stats = SimulationStats()
+        desk = Desk(cfg, self.service, self.catalogue, self.stats) if self.service is not None or cfg.rating_rate \
+            else None
+        self.network = Network(cfg, self.communes, self.calendar) if cfg.models_network else None
         self._started = False
         # A live run started mid-day gets its own dossier numbers, so it never reuses an earlier run's ids.
         tag = f"-{self.calendar.local(cfg.not_before):%H%M%S}" if cfg.not_before else ""
         axis = WorkAxis(self.calendar, cfg.start - timedelta(days=1))
         self.lifecycle = Lifecycle(cfg, self.rng, axis, self.catalogue, self.calendar,
                                    due_for or legal_due_for(self.catalogue, self.calendar), self.end_ts,
-                                   self.stats, tag, communes=self.communes)
+                                   self.stats, tag, communes=self.communes, desk=desk)
 
     @property
     def working_days(self) -> float:
@@ -143,6 +153,14 @@ class Simulation:
                     push(heap, (ts, e.dossier_id, e.seq, e))
         while heap:
             yield pop(heap)[3]
+
+
+    def deliveries(self) -> Iterator[SimDelivery]:
+        """The events as the pipeline receives them: in arrival order, each with its simulated arrival.
+
+        Without network modelling every event arrives as it occurs, in ``events()`` order.
+        """
+        return in_arrival_order(self.events(), self.network)
 
 
 def simulate(cfg: SimulationConfig, due_for: DueFor | None = None) -> Iterator[DossierEvent]:

@@ -9,7 +9,8 @@ Layout of one spool directory (one per publisher ``client_id``)::
 
 A record on disk is a frame: ``b"OS"`` + payload length (u32, big-endian) +
 CRC-32 of the payload (u32) + payload, where the payload is the msgpack array
-``[n, topic, key, value]`` (``n`` is the publisher's publish-order number).
+``[n, topic, key, value]`` (``n`` is the publisher's publish-order number), or
+``[n, topic, key, value, headers]`` for a record published with Kafka headers.
 
 Durability (``fsync``): ``always`` fsyncs the segment before ``append`` returns;
 ``interval`` fsyncs at the next append or ``sync()`` once ``fsync_interval``
@@ -61,6 +62,8 @@ class SpoolRecord(msgspec.Struct, array_like=True, frozen=True):
     topic: str
     key: bytes | None
     value: bytes
+    # Kafka headers given at publish time; a record without them is framed as before (see frame()).
+    headers: tuple[tuple[str, bytes], ...] | None = None
 
 
 class Entry(msgspec.Struct, frozen=True):
@@ -75,7 +78,8 @@ _decode = msgspec.msgpack.Decoder(SpoolRecord).decode
 
 
 def frame(record: SpoolRecord) -> bytes:
-    payload = _encode(record)
+    # Without headers the payload stays the four-element array every earlier spool holds.
+    payload = _encode(record if record.headers else (record.n, record.topic, record.key, record.value))
     return HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 

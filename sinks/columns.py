@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
-from sinks import schema
+from sinks import practice_schema, schema
 
 Check = Callable[[Any], bool]
 
@@ -100,9 +100,19 @@ def column_types(ddl: str) -> dict[str, str]:
     return types
 
 
+_ADD_COLUMN = re.compile(r"ALTER TABLE \{db\}\.(\w+) ADD COLUMN IF NOT EXISTS (\w+) (.+)$")
+
+
 @lru_cache(maxsize=None)
 def table_types(table: str) -> dict[str, str]:
-    return column_types(schema.TABLES[table])
+    """The table's columns as created, and as later statements add to them."""
+    tables = {**schema.TABLES, **practice_schema.TABLES}
+    types = column_types(tables[table])
+    for statement in practice_schema.ALTERS:
+        match = _ADD_COLUMN.match(statement.strip())
+        if match and match.group(1) == table:
+            types[match.group(2)] = _COLUMN_END.split(match.group(3), maxsplit=1)[0].strip()
+    return types
 
 
 def row_problem(table: str, columns: Sequence[str], row: Sequence[Any]) -> str | None:

@@ -86,7 +86,9 @@ def convert(topic: str, partition: int, messages: Iterable[Message], to_rows: Co
     for m in messages:
         value = m.value or b""
         try:
-            tables = to_rows(value, partition, m.offset, received_at=_timestamp(m))
+            headers = getattr(m, "headers", None)  # late data: the spool's and the simulator's marks
+            extra = {"headers": headers} if headers else {}
+            tables = to_rows(value, partition, m.offset, received_at=_timestamp(m), **extra)
         except BadRecord as exc:
             out.refused.append(Refused(topic, partition, m.offset, value, exc.code, exc.message))
             continue

@@ -15,7 +15,10 @@ import msgspec
 
 from onestop import dlq, events
 from onestop.admission import AdmissionRules, admit, receipt_time
+from onestop.events import UNSET
+from onestop.lateness import arrival
 from onestop.wire import CounterBatch, decode_alert
+from sinks import practice_schema as practices
 from sinks import schema
 from sinks.isolate import BadRecord
 
@@ -25,6 +28,8 @@ EVENT_COLUMNS = [
     "event_id", "event_type", "dossier_id", "seq", "occurred_at", "commune_code", "handling_commune_code",
     "procedure_code", "channel", "due_at", "step", "reason", "source", "schema_version",
     "kafka_partition", "kafka_offset",
+    # contract 1.1
+    "reception_point", "beneficiary_group", "rating_score", "rating_complaint", "rating_via",
 ]
 COLUMNS: dict[str, list[str]] = {
     schema.EVENTS: EVENT_COLUMNS,
@@ -39,14 +44,25 @@ COLUMNS: dict[str, list[str]] = {
     schema.EPOCHS: ["source_partition", "epoch"],
     schema.DEAD_LETTERS: ["kafka_partition", "kafka_offset", "reason_code", "message", "source", "rejected_at",
                           "dossier_id", "event_id", "original_b64"],
+    practices.SAMEDAY_PARTS: ["day", "commune_code", "procedure_code", "reception_point", "no_appointment_day",
+                              "listed", "measure", "n", "source_partition", "version"],
+    practices.SERVICE_PARTS: ["day", "commune_code", "service", "reception_point", "procedure_code",
+                              "beneficiary_group", "n", "source_partition", "version"],
+    practices.SATISFACTION_PARTS: ["month", "commune_code", "measure", "n", "source_partition", "version"],
+    practices.DELIVERIES: ["event_id", "dossier_id", "commune_code", "occurred_at", "arrived_at", "spooled",
+                           "kafka_partition", "kafka_offset"],
 }
+_DAY_KEYED = {"sameday": practices.SAMEDAY_PARTS, "service": practices.SERVICE_PARTS,
+              "satisfaction": practices.SATISFACTION_PARTS}
 _batch = msgspec.json.Decoder(CounterBatch)
 __all__ = ["COLUMNS", "BadRecord", "Rows", "alert_rows", "counter_rows", "dead_letter_rows", "event_rows"]
 
 
 def event_rows(raw: bytes, partition: int, offset: int, *, rules: AdmissionRules | None = None,
-               received_at: datetime | None = None) -> Rows:
-    """``rules``: the admission policy to check the event against (None: the contract only)."""
+               received_at: datetime | None = None, headers: list | None = None) -> Rows:
+    """The raw event, and (given the record's timestamp) its delivery for the late-data views.
+
+    ``rules``: the admission policy to check the event against (None: the contract only)."""
     try:
         e = events.decode(raw)
     except events.ContractError as exc:
@@ -55,13 +71,22 @@ def event_rows(raw: bytes, partition: int, offset: int, *, rules: AdmissionRules
         refusal = admit(e, rules, received_at=receipt_time(received_at, datetime.now(timezone.utc)), decoded=True)
         if refusal is not None:
             raise BadRecord(refusal.message, refusal.code)
-    return {schema.EVENTS: [[
+    rating = e.rating if e.rating is not UNSET else None
+    point = e.reception_point.value if e.reception_point else None
+    rows: Rows = {schema.EVENTS: [[
         e.event_id, e.event_type.value, e.dossier_id, e.seq, e.occurred_at, e.commune_code, e.handling_unit,
         e.procedure_code, int(e.channel), e.due_at, e.step, e.reason, e.source, e.schema_version, partition, offset,
+        point, e.beneficiary_group or None, rating and rating.score, rating and rating.complaint, rating and rating.via,
     ]]}
+    arrived, spooled = arrival(None if received_at is None else round(received_at.timestamp() * 1000), headers)
+    if arrived is not None:
+        rows[practices.DELIVERIES] = [[e.event_id, e.dossier_id, e.commune_code, e.occurred_at, arrived, spooled,
+                                       partition, offset]]
+    return rows
 
 
-def counter_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None) -> Rows:
+def counter_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None,
+                 headers: list | None = None) -> Rows:
     try:
         batch = _batch.decode(raw)
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
@@ -84,10 +109,14 @@ def _counter_tables(batch: CounterBatch) -> Rows:
         elif family == "ontime":
             gran, period, *rest = key
             out.setdefault(schema.ONTIME_PARTS, []).append([gran, date.fromisoformat(period), *rest, count, *tail])
+        elif family in _DAY_KEYED:  # the service practices: (family, day or month, *key)
+            day, *rest = key
+            out.setdefault(_DAY_KEYED[family], []).append([date.fromisoformat(day), *rest, count, *tail])
     return out
 
 
-def alert_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None) -> Rows:
+def alert_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None,
+               headers: list | None = None) -> Rows:
     try:
         a = decode_alert(raw)
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
@@ -97,7 +126,8 @@ def alert_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime
                              a.reason, a.clears]]}
 
 
-def dead_letter_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None) -> Rows:
+def dead_letter_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None,
+                     headers: list | None = None) -> Rows:
     try:
         d = dlq.decode(raw)
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:

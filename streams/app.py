@@ -34,6 +34,7 @@ from prometheus_client import Counter, Gauge
 from onestop import dlq
 from onestop.admission import rules_from
 from onestop.catalogue import load_catalogue
+from onestop.servicecal import load_service_calendar
 from onestop.settings import Settings
 from onestop.sla import SlaPolicy
 from onestop.workcal import load_calendar
@@ -102,7 +103,8 @@ def build_processor(settings: Settings) -> Processor:
                           policy, settings.escalate_after_working_days)
     clock = Clock(settings.clock, allowed_lateness=timedelta(seconds=settings.allowed_lateness_s),
                   live_lag=settings.live_lag, quorum=settings.event_clock_quorum)
-    return Processor(evaluator, clock, rules_from(settings, evaluator.catalogue),
+    service = load_service_calendar(settings.service_calendar_file, legal=evaluator.calendar)
+    return Processor(evaluator, clock, service, rules_from(settings, evaluator.catalogue),
                      seq_gap_timeout=timedelta(seconds=settings.seq_gap_timeout_s))
 
 

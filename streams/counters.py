@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from onestop.practices import practice_keys
 from onestop.wire import CounterBatch
 from streams.model import StoredDossier
 
@@ -82,6 +83,8 @@ def contributions(stored: StoredDossier | None) -> frozenset[Key]:
         for gran in ("d", "mo"):
             keys.append(("ontime", gran, period_start(st.finished_at, gran), st.handling_commune_code,
                          st.procedure_code, field, stored.outcome))
+    # The communes' service practices: same day, weekend and village activity, satisfaction.
+    keys += practice_keys(st, stored.reception, stored.outcome if st.finished_at is not None else None)
     return frozenset(keys)
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 import msgspec
 
 from onestop.fold import DossierState
+from onestop.practices import Reception
 # The alert is a wire format that the sinks read too; it lives with the other shared formats.
 from onestop.wire import ALERT_NAMESPACE, Alert, alert_id, decode_alert, encode_alert  # noqa: F401
 
@@ -35,6 +36,7 @@ class StoredDossier(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     # Added later; defaults keep older stored values readable.
     held: bool = False  # an alert is owed: decided while the partition caught up, sent once it is live
     gap_since: datetime | None = None  # partition clock when the dossier began to wait for a missing seq
+    reception: Reception | None = None  # judged once at acceptance against the service calendar (practices)
 
 
 # A stored dossier is one record of the table's changelog topic: stay well inside Kafka's default

@@ -21,6 +21,8 @@ from onestop import dlq, events
 from onestop.admission import AdmissionRules, admit, receipt_time
 from onestop.events import EventType
 from onestop.fold import DossierState, Outcome, Rejection, apply, skip_gap
+from onestop.practices import judge_reception
+from onestop.servicecal import ServiceCalendar, default_service_calendar
 from streams.clock import Clock
 from streams.counters import Counters
 from streams.deadlines import DeadlineIndex
@@ -52,10 +54,12 @@ _UNTOUCHED = object()  # the record did not move the partition's clock
 
 
 class Processor:
-    def __init__(self, evaluator: Evaluator, clock: Clock, admission: AdmissionRules | None = None, *,
-                 max_state_bytes: int = MAX_STORED_BYTES, seq_gap_timeout: timedelta = timedelta(hours=1)) -> None:
+    def __init__(self, evaluator: Evaluator, clock: Clock, service: ServiceCalendar | None = None,
+                 admission: AdmissionRules | None = None, *, max_state_bytes: int = MAX_STORED_BYTES,
+                 seq_gap_timeout: timedelta = timedelta(hours=1)) -> None:
         self.evaluator = evaluator
         self.clock = clock
+        self.service = service or default_service_calendar()  # when counters open: same-day, service days
         # Records already in Kafka are judged again: a producer may predate or skip the entrance checks.
         self.admission = admission or AdmissionRules(evaluator.catalogue)
         self.max_state_bytes = max_state_bytes
@@ -184,6 +188,8 @@ class Processor:
         base = before or StoredDossier(partition=partition, state=state)
         field = base.field or (self.evaluator.field_of(state) if state.accepted_at else "")
         stored = msgspec.structs.replace(base, partition=partition, state=state, field=field)
+        if stored.reception is None and state.accepted_at is not None:
+            stored = msgspec.structs.replace(stored, reception=judge_reception(state, self.service))
         if not state.is_open:
             outcome = stored.outcome or self.evaluator.resolved_outcome(state)
             return msgspec.structs.replace(stored, sla=None, escalated=False, age=None, outcome=outcome)

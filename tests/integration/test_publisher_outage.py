@@ -112,6 +112,11 @@ def test_no_event_is_lost_or_doubled_across_a_broker_outage(private_broker_setti
     assert Counter(e.event_id for _, e in got) == Counter(e.event_id for e in evs), "lost or duplicated events"
     seqs = seqs_per_dossier(records)
     assert all(s == list(range(1, len(s) + 1)) for s in seqs.values()), "a dossier's events are out of order"
+    # Late data: what the drain sent from the spool says so in a header; what went directly does not.
+    marked = {events.decode(r.value).event_id: ("onestop-spooled", b"1") in (r.headers or [])
+              for recs in records.values() for r in recs}
+    assert all(marked[e.event_id] for e in evs[1100:2000]), "a record sent from the spool lacks the header"
+    assert not any(marked[e.event_id] for e in evs[:1000]), "a record sent directly is marked as spooled"
 
 
 def test_when_the_producer_gives_up_the_spool_resends_at_least_once(private_broker_settings: Settings,

@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_checked_in_json_schema_matches_the_contract():
-    on_disk = json.loads((ROOT / "onestop/schema/dossier-event.v1.json").read_text(encoding="utf-8"))
+    on_disk = json.loads((ROOT / "onestop/schema/dossier-event.v1.1.json").read_text(encoding="utf-8"))
     assert on_disk == json.loads(json.dumps(json_schema()))
 
 

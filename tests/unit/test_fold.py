@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onestop.events import STATUS_OF, Channel, DossierEvent, EventType
+from onestop.events import STATUS_OF, Channel, DossierEvent, EventType, Rating
 from onestop.fold import ALLOWED, DossierState, apply, fold
 
 E = EventType
@@ -191,6 +191,8 @@ def dossier_history(draw, dossier_id: str = "D1", max_events: int = 9) -> list[D
         at += draw(_GAPS)
         due = at + timedelta(days=draw(st.integers(0, 30)), hours=8)
         extra = {"due_at": due} if kind in (E.ACCEPTED, E.EXTENDED, E.DUE_DATE_CORRECTED) else {}
+        if kind is E.RATED:
+            extra["rating"] = Rating(score=draw(st.integers(1, 5)), complaint=draw(st.booleans()))
         if kind is E.STEP_ASSIGNED and draw(st.booleans()):
             extra["handling_commune_code"] = draw(st.sampled_from(COMMUNES))
         events.append(DossierEvent(event_id=f"{dossier_id}-{seq}", event_type=kind, dossier_id=dossier_id, seq=seq,
@@ -226,3 +228,23 @@ def test_every_event_is_applied_or_rejected_exactly_once(events):
         state, applied, rejected = outcome.state, applied + len(outcome.applied), rejected + len(outcome.rejected)
         assert apply(state, event).duplicate  # a second copy is always recognised
     assert applied + rejected == len(events) and state.rejected == rejected
+
+
+def test_an_event_far_beyond_the_next_seq_is_refused_and_the_dossier_goes_on():
+    from datetime import datetime, timezone
+
+    from onestop.events import Channel, DossierEvent, EventType
+    from onestop.fold import apply
+
+    def event(seq: int, kind: EventType, **kw) -> DossierEvent:
+        return DossierEvent(event_id=f"far-{seq}", event_type=kind, dossier_id="FAR", seq=seq,
+                            occurred_at=datetime(2026, 11, 2, 2, seq % 50, tzinfo=timezone.utc), commune_code="18073",
+                            procedure_code="2.000815", channel=Channel.IN_PERSON, **kw)
+
+    far = apply(None, event(4_000_000_000, EventType.SUBMITTED))
+    assert [r.code for r in far.rejected] == ["seq_too_far_ahead"]
+    assert far.state.pending == () and far.state.last_seq == 0
+    nearly = apply(far.state, event(1000, EventType.SUBMITTED))  # 1,000 ahead of seq 0 is still plausible
+    assert nearly.buffered and [p.seq for p in nearly.state.pending] == [1000]
+    first = apply(nearly.state, event(1, EventType.SUBMITTED))
+    assert first.state.last_seq == 1 and first.state.status == 1

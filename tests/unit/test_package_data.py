@@ -22,6 +22,8 @@ RUNTIME_FILES = [
     "producers/openapi/gateway.v1.json",
     "onestop/data/procedures.csv",
     "onestop/schema/dossier-event.v1.json",
+    "onestop/schema/dossier-event.v1.1.json",
+    "onestop/data/service-calendar.csv",
 ]
 
 

@@ -251,7 +251,7 @@ def test_extension_letters_come_a_working_day_ahead_with_a_later_date():
 def test_rare_paths_all_occur_and_financial_waits_are_land_only():
     evs = list(simulate(SimulationConfig(communes=8, dossiers=4000, seed=9, days=30, **BUSY)))
     kinds = Counter(e.event_type for e in evs)
-    assert set(kinds) == set(EventType) - {E.DUE_DATE_CORRECTED}
+    assert set(kinds) == set(EventType) - {E.DUE_DATE_CORRECTED, E.RATED}  # ratings: only with rating_rate > 0
     land = {p.code for p in CATALOGUE if p.field == "Đất đai"}
     assert {e.procedure_code for e in evs if e.event_type is E.FINANCIAL_OBLIGATION_REQUESTED} <= land
     states = [fold(v) for v in by_dossier(evs).values()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from producers.spool import HEADER, Spool, SpoolError, SpoolRecord, frame
@@ -189,3 +190,16 @@ def test_a_failed_write_leaves_no_torn_frame(tmp_path: Path, monkeypatch: pytest
     spool.append(records(4, 1))
     spool.close()
     assert [r.n for r in drain_all(Spool(tmp_path))] == [1, 2, 4]
+
+
+def test_a_record_without_headers_is_framed_as_before_and_headers_survive(tmp_path: Path) -> None:
+    plain = SpoolRecord(1, "dossier.events", b"k", b"v")
+    # The frame of a record without headers is the four-element array every earlier spool holds.
+    assert msgspec.msgpack.decode(frame(plain)[HEADER.size:]) == [1, "dossier.events", b"k", b"v"]
+    spool = Spool(tmp_path / "s")
+    marked = SpoolRecord(2, "dossier.events", b"k", b"w", (("onestop-simulated-arrival", b"2026-11-05T01:00:00+00:00"),))
+    spool.append([plain, marked])
+    spool.close()
+    again = Spool(tmp_path / "s")
+    assert [e.record for e in again.read(10)] == [plain, marked]
+    again.close()

@@ -178,7 +178,7 @@ def test_the_worker_turns_an_accepted_event_into_states_alerts_and_counters_that
     event = decoded(raw)
     if event is None:
         return
-    proc = Processor(EVALUATOR, Clock("event", wall=lambda: FAR_WALL, quorum=1), EVERYTHING)
+    proc = Processor(EVALUATOR, Clock("event", wall=lambda: FAR_WALL, quorum=1), admission=EVERYTHING)
     store, out = DictStore(), []
     records = [raw, opening(event), raw, later(event, 2), later(event, 9), later(event, 40)]
     for offset, record in enumerate(records):
