@@ -27,7 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 DOC = REPO_ROOT / "docs" / "queries.md"
-CFG = SimulationConfig(communes=5, dossiers=1500, seed=12, start=date(2026, 9, 14), days=55)
+# A late rate above the default, so that some dossiers are still open and overdue at the end of the period.
+CFG = SimulationConfig(communes=5, dossiers=1500, seed=12, start=date(2026, 9, 14), days=55, late_rate=0.2)
 
 
 def examples() -> list[tuple[str, str, dict[str, str]]]:
