@@ -24,7 +24,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from onestop.cli import dlq, gateway, importer, kafka, pipeline, replay, sla
+    from onestop.cli import alerts, dlq, gateway, importer, kafka, pipeline, replay, sla
 
     app.add_typer(kafka.app, name="kafka", help="Run the local Apache Kafka broker (KRaft, 127.0.0.1).")
     app.add_typer(sla.app, name="sla", help="The legal SLA clock: due dates and classifications.")
@@ -33,6 +33,7 @@ def _register() -> None:
     app.add_typer(dlq.app, name="dlq", help="Inspect the dead-letter queue (dossier.dlq).")
     pipeline.register(app)
     replay.register(app)
+    app.add_typer(alerts.app, name="alerts", help="On-call alerting: route dossier alerts to Alertmanager, list, silence.")
 
 
 @app.callback()

@@ -1,0 +1,56 @@
+"""Prometheus metrics of the sink processes: the ClickHouse writer and the alert router.
+
+Each process serves them on loopback ``/metrics`` (``ONESTOP_METRICS_PORT``);
+the rules in deploy/prometheus/rules use them. docs/alerting.md lists every
+metric of the pipeline.
+"""
+
+from __future__ import annotations
+
+from kafka import KafkaConsumer
+from prometheus_client import Counter, Gauge, Histogram
+
+# Shared by the Kafka consumers of this package (the worker has its own, same names).
+CONSUMED = Counter("onestop_consumed_records", "Records a consumer group has handled, by topic.", ["group", "topic"])
+LAG = Gauge("onestop_consumer_lag_records", "Records between a consumer group's position and the end of a partition.",
+            ["group", "topic", "partition"])
+
+# The ClickHouse writer.
+SINK_WRITE_SECONDS = Histogram("onestop_sink_write_seconds", "Time to write one poll's records to ClickHouse.",
+                               buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+SINK_FAILURES = Counter("onestop_sink_write_failures", "Polls whose write to ClickHouse failed, by error.", ["error"])
+
+# The alert router.
+ROUTER_RECORDS = Counter("onestop_router_records", "Records read from dossier.alerts, by alert kind.", ["kind"])
+ROUTER_REJECTED = Counter("onestop_router_rejected",
+                          "Records or alerts the router sent to dossier.dlq instead of Alertmanager, by reason.",
+                          ["reason"])
+FIRED = Counter("onestop_router_alerts_fired", "Alerts Alertmanager accepted as newly firing.",
+                ["alertname", "escalation"])
+CLEARED = Counter("onestop_router_alerts_cleared", "Alerts the router ended in Alertmanager.", ["alertname"])
+DELIVERED = Counter("onestop_router_alerts_delivered", "Alerts (new, re-posted or ended) Alertmanager accepted.")
+DELIVERY_FAILURES = Counter("onestop_router_delivery_failures", "Failed posts to Alertmanager, by kind of failure.",
+                            ["reason"])
+POST_SECONDS = Histogram("onestop_router_post_seconds", "Time of one post that Alertmanager accepted.",
+                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+UNDELIVERED = Gauge("onestop_router_undelivered_alerts", "Alerts waiting for Alertmanager to accept them.")
+ACTIVE = Gauge("onestop_router_active_alerts", "Active dossier alerts in the router's book, by kind.", ["kind"])
+LAST_DELIVERY = Gauge("onestop_router_last_delivery_timestamp_seconds",
+                      "When Alertmanager last accepted a post (Unix time).")
+
+for _reason in ("unavailable", "rejected"):
+    DELIVERY_FAILURES.labels(_reason)
+
+
+def record_lag(consumer: KafkaConsumer, group: str) -> int:
+    """Set the lag gauge of every assigned partition; returns the total."""
+    assigned = list(consumer.assignment())
+    if not assigned:
+        return 0
+    ends = consumer.end_offsets(assigned)
+    total = 0
+    for tp in assigned:
+        lag = max(0, (ends.get(tp) or 0) - (consumer.position(tp) or 0))
+        LAG.labels(group, tp.topic, str(tp.partition)).set(lag)
+        total += lag
+    return total
