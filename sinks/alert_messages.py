@@ -126,6 +126,7 @@ def annotations(alert: Alert, step: Step, working_days_overdue: int, catalogue: 
         "description": f"{where_vi}. {act_vi} {to_vi}",
         "summary_en": summary_en,
         "description_en": f"{where_en}. {act_en} {to_en}",
+        "commune": t.handling,
         "due_date": t.due,
         "working_days_overdue": str(working_days_overdue if overdue else 0),
         "alert_id": alert.alert_id,
