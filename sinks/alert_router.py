@@ -61,6 +61,10 @@ class RouterStopped(Exception):
     """Stopped while Alertmanager had not yet accepted a post: nothing of it is committed."""
 
 
+class AlertmanagerRestarted(Exception):
+    """Alertmanager restarted while a post was being retried: it holds no alert now."""
+
+
 def build_book(settings: Settings) -> AlertBook:
     return AlertBook(parse_escalation(settings.router_escalation), load_calendar(settings.calendar_override),
                      load_catalogue(settings.catalogue_file), settings.province_code,
@@ -78,6 +82,7 @@ class AlertRouter:
         self._stop = threading.Event()
         self._dead: list[dlq.DeadLetter] = []
         self._producer: KafkaProducer | None = None
+        self._am_started: str | None = None  # Alertmanager's start time at the last post
 
     def stop(self, *_: object) -> None:
         self._stop.set()
@@ -184,6 +189,33 @@ class AlertRouter:
     # --- Alertmanager -----------------------------------------------------------------------
 
     def _deliver(self, postings: list[Posting], now: datetime) -> None:
+        """Post ``postings`` until Alertmanager has taken them all, then tell the book.
+
+        Alertmanager keeps its alerts in memory only. Once restarted it holds none, and a group that
+        first hears of one change (say, one dossier resolved) and of its other alerts only at the next
+        re-post would be told twice. So whenever Alertmanager has restarted since the last post (its
+        start time changed), everything active is posted at once instead.
+        """
+        if not postings:
+            return
+        while True:
+            if self._alertmanager_restarted():
+                log.warning("Alertmanager restarted; posting all %d active dossiers again", len(self.book.active))
+                postings = self.book.refresh(now)
+            try:
+                self._deliver_chunks(postings, now)
+                break
+            except AlertmanagerRestarted:
+                continue
+        self._update_gauges()
+
+    def _alertmanager_restarted(self) -> bool:
+        started = self._retry(self.client.status).get("uptime")
+        restarted = self._am_started is not None and started != self._am_started
+        self._am_started = started
+        return restarted
+
+    def _deliver_chunks(self, postings: list[Posting], now: datetime) -> None:
         size = self.settings.router_batch
         m.UNDELIVERED.set(len(postings))
         for start in range(0, len(postings), size):
@@ -197,7 +229,6 @@ class AlertRouter:
             self._count(taken, now)
             self.book.accepted(taken, now)
             m.UNDELIVERED.set(max(0, len(postings) - start - len(chunk)))
-        self._update_gauges()
 
     def _post_refused(self, chunk: list[Posting], exc: AlertmanagerRejected) -> list[Posting]:
         """Post a refused chunk alert by alert; the ones refused alone go to the DLQ. Returns those."""
@@ -222,7 +253,12 @@ class AlertRouter:
                                           dossier_id=posting.labels.get("dossier_id")))
 
     def _post(self, chunk: list[Posting]) -> None:
+        failed = [False]
+
         def attempt() -> None:
+            if failed[0] and self._alertmanager_restarted():
+                raise AlertmanagerRestarted()  # post everything instead (see _deliver)
+            failed[0] = True
             started = time.perf_counter()
             self.client.post_alerts(chunk)
             m.POST_SECONDS.observe(time.perf_counter() - started)
@@ -287,6 +323,7 @@ class AlertRouter:
 
 
 def run_router(settings: Settings) -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per post otherwise
     if settings.metrics_port:
         from prometheus_client import start_http_server
 

@@ -32,9 +32,13 @@ class ScriptedAlertmanager:
     def __init__(self, script: list[int | Exception], refuse: set[str] = frozenset()) -> None:
         self.script, self.refuse = list(script), refuse
         self.taken: list[dict] = []
+        self.posts: list[list[dict]] = []
         self.calls = 0
+        self.started = "2026-11-17T02:00:00Z"
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v2/status":
+            return httpx.Response(200, json={"uptime": self.started})
         self.calls += 1
         if self.script:
             step = self.script.pop(0)
@@ -42,6 +46,7 @@ class ScriptedAlertmanager:
                 raise step
             return httpx.Response(step, text="scripted")
         body = msgspec.json.decode(request.content)
+        self.posts.append(body)
         if any(a["labels"]["dossier_id"] in self.refuse for a in body):
             return httpx.Response(400, text="invalid alert")
         self.taken += body
@@ -98,3 +103,30 @@ def test_a_refused_alert_goes_to_the_dead_letters_and_its_neighbours_are_posted(
     refused = [msgspec.json.decode(dlq.decode(dlq.encode(d)).original)["labels"] for d in r._dead]
     assert {(x["dossier_id"], x["escalation"]) for x in refused} == {("D2", "officer"), ("D2", "commune_leaders")}
     assert "D2" not in r.book.posted
+
+
+def test_a_restarted_alertmanager_gets_every_active_alert_in_one_go():
+    am = ScriptedAlertmanager([])
+    r = router(am)
+    r.settings = r.settings.model_copy(update={"router_batch": 100})
+    for d in ("D1", "D2", "D3"):
+        r.book.fold(alert(d))
+    r._deliver(r.book.changes(NOW), NOW)
+    # Alertmanager restarts (and forgets its alerts) while D4 arrives: not D4 alone, all four are posted.
+    am.script, am.started = [503], "2026-11-17T02:30:00Z"
+    r.book.fold(alert("D4"))
+    r._deliver(r.book.changes(NOW), NOW)
+    assert {a["labels"]["dossier_id"] for a in am.posts[-1]} == {"D1", "D2", "D3", "D4"}
+    assert len(am.posts) == 2  # the first post, then everything once it was back
+
+
+def test_a_restart_between_two_posts_is_noticed_too():
+    am = ScriptedAlertmanager([])
+    r = router(am)
+    r.settings = r.settings.model_copy(update={"router_batch": 100})
+    r.book.fold(alert("D1"))
+    r._deliver(r.book.changes(NOW), NOW)
+    am.started = "2026-11-17T02:30:00Z"
+    r.book.fold(alert("D2"))
+    r._deliver(r.book.changes(NOW), NOW)
+    assert {a["labels"]["dossier_id"] for a in am.posts[-1]} == {"D1", "D2"}
