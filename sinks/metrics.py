@@ -7,13 +7,14 @@ metric of the pipeline.
 
 from __future__ import annotations
 
+import time
+
 from kafka import KafkaConsumer
 from prometheus_client import Counter, Gauge, Histogram
 
-# Shared by the Kafka consumers of this package (the worker has its own, same names).
-CONSUMED = Counter("onestop_consumed_records", "Records a consumer group has handled, by topic.", ["group", "topic"])
-LAG = Gauge("onestop_consumer_lag_records", "Records between a consumer group's position and the end of a partition.",
-            ["group", "topic", "partition"])
+from streams.metrics import CONSUMED, LAG  # the same series for every consumer group
+
+__all__ = ["CONSUMED", "LAG"]
 
 # The ClickHouse writer.
 SINK_WRITE_SECONDS = Histogram("onestop_sink_write_seconds", "Time to write one poll's records to ClickHouse.",
@@ -54,3 +55,22 @@ def record_lag(consumer: KafkaConsumer, group: str) -> int:
         LAG.labels(group, tp.topic, str(tp.partition)).set(lag)
         total += lag
     return total
+
+
+class writing:
+    """Around one poll's write to ClickHouse: its time, its records per topic, or its failure."""
+
+    def __init__(self, records: dict, group: str) -> None:
+        self.records, self.group = records, group
+
+    def __enter__(self) -> "writing":
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if kind is not None:
+            SINK_FAILURES.labels(kind.__name__).inc()
+            return
+        SINK_WRITE_SECONDS.observe(time.perf_counter() - self.started)
+        for tp, msgs in self.records.items():
+            CONSUMED.labels(self.group, tp.topic).inc(len(msgs))

@@ -20,6 +20,7 @@ from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge
 
 from onestop.settings import Settings
+from sinks import metrics as sink_metrics
 from sinks.clickhouse import connect, ensure_schema, insert
 from sinks.rows import COLUMNS, BadRecord, Rows, alert_rows, counter_rows, dead_letter_rows, event_rows
 
@@ -91,7 +92,9 @@ class ClickHouseWriter:
                         break
                     continue
                 idle = 0.0
-                consumer.commit(self.write_batch(records))
+                with sink_metrics.writing(records, self.settings.sink_group):
+                    commits = self.write_batch(records)
+                consumer.commit(commits)
                 self._update_lag(consumer)
         finally:
             consumer.close()
@@ -115,8 +118,7 @@ class ClickHouseWriter:
         assigned = consumer.assignment()
         if not assigned:
             return
-        ends = consumer.end_offsets(list(assigned))
-        LAG.set(sum(max(0, ends[tp] - (consumer.position(tp) or 0)) for tp in assigned))
+        LAG.set(sink_metrics.record_lag(consumer, self.settings.sink_group))
 
 
 def run_sink(settings: Settings) -> None:

@@ -22,6 +22,7 @@ import gc
 import logging
 import os
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable
@@ -35,6 +36,7 @@ from onestop.catalogue import load_catalogue
 from onestop.settings import Settings
 from onestop.sla import SlaPolicy
 from onestop.workcal import load_calendar
+from streams import metrics as worker_metrics_module
 from streams.clock import Clock
 from streams.evaluate import Evaluator
 from streams.model import decode_stored, encode_alert
@@ -74,7 +76,7 @@ def _exit_without_acknowledging(exc: BaseException) -> None:
 
 
 def build_processor(settings: Settings) -> Processor:
-    policy = SlaPolicy(due_soon_within=settings.due_soon_hours)
+    policy = SlaPolicy(due_soon_within=settings.due_soon_hours, boundary=settings.sla_boundary)
     evaluator = Evaluator(load_calendar(settings.calendar_override), load_catalogue(settings.catalogue_file),
                           policy, settings.escalate_after_working_days)
     clock = Clock(settings.clock, allowed_lateness=timedelta(seconds=settings.allowed_lateness_s),
@@ -107,6 +109,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
         value_serializer="raw",
     )
     processor = processor or build_processor(settings)
+    observed = worker_metrics_module.install(app, settings, processor)
     source = app.topic(settings.topic_events, settings.topic_ticks, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     ticks = _raw_topic(app, settings.topic_ticks, settings)
@@ -146,6 +149,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
                     DUPLICATE.inc()  # the table already holds its effects (a redelivery)
                     continue
                 last[msg.partition] = msg.offset
+                observed.event(msg.partition, msg.offset, msg.value, msg.timestamp)
             try:
                 if msg.topic == settings.topic_ticks:
                     processor.fire_due(msg.partition, view, fx)
@@ -229,12 +233,14 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
             async for batch in stream.noack_take(settings.worker_batch, within=settings.worker_batch_within_s):
                 if fresh["value"]:
                     owned = actives()
-                    processor.rebuild((decode_stored(v) for k, v in table.items() if not k.startswith(b"\x00")), owned)
+                    processor.rebuild(observed.seen_stored(
+                        decode_stored(v) for k, v in table.items() if not k.startswith(b"\x00")), owned)
                     guard.reset({p: _stored_offset(state.get(p, OFFSET_KEY)) for p in owned})
                     fresh["value"] = False
-                held = BatchState(state)
+                started, held = time.perf_counter(), BatchState(state)
                 fx, done = process(await fill_gaps(batch), held)
                 await persist(fx, held, done, stream)
+                observed.batch_done(started, fx, sum(map(len, held.writes.values())), batch[-1].message.timestamp)
         finally:
             await outbox.stop()
 
@@ -271,6 +277,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr=settings.web_host)
+        worker_metrics_module.register_working_time(settings)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
     worker.execute_from_commandline()
