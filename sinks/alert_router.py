@@ -83,6 +83,7 @@ class AlertRouter:
         self._dead: list[dlq.DeadLetter] = []
         self._producer: KafkaProducer | None = None
         self._am_started: str | None = None  # Alertmanager's start time at the last post
+        self._consumer: KafkaConsumer | None = None
 
     def stop(self, *_: object) -> None:
         self._stop.set()
@@ -99,6 +100,7 @@ class AlertRouter:
             enable_auto_commit=False, auto_offset_reset="earliest", client_id="onestop-alert-router",
             max_poll_records=self.settings.router_batch,
         )
+        self._consumer = consumer
         try:
             partitions = self._partitions(consumer)
             warn_unless_kept(self.settings, self.settings.topic_alerts)
@@ -159,8 +161,9 @@ class AlertRouter:
         if self._stop.is_set():
             raise RouterStopped()
         now = self.clock()
+        m.UNDELIVERED.set(len(self.book.refresh(now)))
         # What Alertmanager already holds is not new (and keeps its start); what it holds beyond the book ends.
-        ends = self.book.adopt(self._retry(lambda: self.client.dossier_alerts()), now)
+        ends = self.book.adopt(self._retry(self.client.dossier_alerts), now)
         postings = self.book.refresh(now) + ends
         self._deliver(postings, now)
         self._commit(consumer, {tp: consumer.position(tp) for tp in partitions})
@@ -198,6 +201,7 @@ class AlertRouter:
         """
         if not postings:
             return
+        m.UNDELIVERED.set(len(postings))
         while True:
             if self._alertmanager_restarted():
                 log.warning("Alertmanager restarted; posting all %d active dossiers again", len(self.book.active))
@@ -284,6 +288,8 @@ class AlertRouter:
 
     def _note_failure(self, state) -> None:
         m.DELIVERY_FAILURES.labels("unavailable").inc()
+        if self._consumer is not None and self._consumer.assignment():
+            m.record_lag(self._consumer, self.group)  # records keep arriving while we wait
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0
         log.warning("Alertmanager unavailable (attempt %d: %s); trying again in %.1fs", state.attempt_number, exc, wait)

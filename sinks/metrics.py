@@ -39,8 +39,11 @@ ACTIVE = Gauge("onestop_router_active_alerts", "Active dossier alerts in the rou
 LAST_DELIVERY = Gauge("onestop_router_last_delivery_timestamp_seconds",
                       "When Alertmanager last accepted a post (Unix time).")
 
+# Born at zero, so that the rules' increase() sees the first failure.
 for _reason in ("unavailable", "rejected"):
     DELIVERY_FAILURES.labels(_reason)
+for _reason in ("malformed_alert", "alertmanager_rejected"):
+    ROUTER_REJECTED.labels(_reason)
 
 
 def record_lag(consumer: KafkaConsumer, group: str) -> int:

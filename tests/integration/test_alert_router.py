@@ -27,7 +27,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import httpx
 import pytest
@@ -35,29 +34,12 @@ import pytest
 from onestop.cli.demo import Services
 from onestop.cli.lag import group_lag
 from onestop.settings import REPO_ROOT, settings_env
-from streams.model import Alert, alert_id
-from alerting import (Alertmanager, Notification, Webhook, needs_alertmanager, publish_alerts,
-                                        local_config, utcnow, wait_for)
+from tests.monitoring import (Alertmanager, Notification, Webhook, cleared, local_config, needs_alertmanager,
+                              overdue, publish_alerts, wait_for)
 
 pytestmark = [pytest.mark.integration, needs_alertmanager, pytest.mark.timeout(400)]
 
 QUIET_S = 8.0  # several group intervals (2 s) and re-posts (2 s) with nothing told
-
-
-def overdue(dossier: str, commune: str, *, days_ago: int = 0, kind: str = "overdue") -> Alert:
-    now = utcnow()
-    due = now - timedelta(days=days_ago)  # 0: due now, 0 working days overdue: the officer only
-    return Alert(alert_id=alert_id(dossier, kind, due), kind=kind, dossier_id=dossier, commune_code=commune,
-                 receiving_commune_code=commune, procedure_code="1.001193", field="Hộ tịch", due_at=due,
-                 original_due_at=due, fired_at=now, clock="wall")
-
-
-def cleared(alert: Alert) -> Alert:
-    return Alert(alert_id=alert_id(alert.dossier_id, f"cleared:{alert.alert_id}", None), kind="cleared",
-                 dossier_id=alert.dossier_id, commune_code=alert.commune_code,
-                 receiving_commune_code=alert.receiving_commune_code, procedure_code=alert.procedure_code,
-                 field=alert.field, due_at=alert.due_at, original_due_at=alert.original_due_at, fired_at=utcnow(),
-                 clock="wall", clears=alert.alert_id)
 
 
 def told(notes: list[Notification], receiver: str, commune: str, alertname: str = "DossierOverdue"

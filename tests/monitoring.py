@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,8 @@ import yaml
 from kafka import KafkaProducer
 
 from onestop.settings import REPO_ROOT, Settings
-from streams.model import Alert, encode_alert
-from conftest import free_ports
+from streams.model import Alert, alert_id, encode_alert
+from tests.integration.conftest import free_ports
 
 AM_BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 needs_alertmanager = pytest.mark.skipif(AM_BINARY is None, reason="prometheus-alertmanager not installed (make tools)")
@@ -107,18 +107,19 @@ class Webhook:
 
 
 def local_config(webhook: Webhook, *, group_wait: str = "2s", group_interval: str = "2s",
-                repeat_interval: str = "1h", source: Path = CONFIG) -> dict:
-    """The deployment's config with local receivers and short timings."""
+                repeat_interval: str = "1h", source: Path = CONFIG, telegram: bool = True) -> dict:
+    """The deployment's config with local receivers and short timings (``telegram=False``: webhooks only)."""
     config = yaml.safe_load(source.read_text(encoding="utf-8"))
     config["global"] = {"resolve_timeout": "5m"}
     config["templates"] = [str(source.parent / t) for t in config.get("templates", [])]
     for receiver in config["receivers"]:
         name = receiver["name"]
-        telegram = receiver.get("telegram_configs")
+        telegram_configs = receiver.get("telegram_configs") if telegram else None
         for key in [k for k in receiver if k.endswith("_configs")]:
             del receiver[key]
-        if telegram:
-            receiver["telegram_configs"] = [{**c, "api_url": f"http://127.0.0.1:{webhook.port}"} for c in telegram]
+        if telegram_configs:
+            receiver["telegram_configs"] = [{**c, "api_url": f"http://127.0.0.1:{webhook.port}"}
+                                            for c in telegram_configs]
         else:
             receiver["webhook_configs"] = [{"url": webhook.url(name), "send_resolved": True}]
 
@@ -194,6 +195,22 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def overdue(dossier: str, commune: str, *, days_ago: int = 0, kind: str = "overdue") -> Alert:
+    now = utcnow()
+    due = now - timedelta(days=days_ago)  # 0: due now, 0 working days overdue: the officer only
+    return Alert(alert_id=alert_id(dossier, kind, due), kind=kind, dossier_id=dossier, commune_code=commune,
+                 receiving_commune_code=commune, procedure_code="1.001193", field="Hộ tịch", due_at=due,
+                 original_due_at=due, fired_at=now, clock="wall")
+
+
+def cleared(alert: Alert) -> Alert:
+    return Alert(alert_id=alert_id(alert.dossier_id, f"cleared:{alert.alert_id}", None), kind="cleared",
+                 dossier_id=alert.dossier_id, commune_code=alert.commune_code,
+                 receiving_commune_code=alert.receiving_commune_code, procedure_code=alert.procedure_code,
+                 field=alert.field, due_at=alert.due_at, original_due_at=alert.original_due_at, fired_at=utcnow(),
+                 clock="wall", clears=alert.alert_id)
+
+
 def wait_for(predicate, timeout: float, what: str, poll: float = 0.1):
     deadline = time.monotonic() + timeout
     while True:
@@ -203,3 +220,84 @@ def wait_for(predicate, timeout: float, what: str, poll: float = 0.1):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(poll)
+
+
+PROMETHEUS_BINARY = shutil.which("prometheus")
+needs_prometheus = pytest.mark.skipif(PROMETHEUS_BINARY is None, reason="prometheus not installed (make tools)")
+RULES = REPO_ROOT / "deploy" / "prometheus" / "rules"
+
+
+def rules_without_delays(out: Path) -> list[Path]:
+    """The deployment's rule files with every ``for:`` removed: the same expressions, firing at once."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(RULES.glob("*.yml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for group in document["groups"]:
+            group["interval"] = "1s"
+            for rule in group["rules"]:
+                rule.pop("for", None)
+        target = out / path.name
+        target.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        written.append(target)
+    return written
+
+
+class Prometheus:
+    """``prometheus`` on 127.0.0.1 with a temporary config: scrape every second, evaluate every second."""
+
+    def __init__(self, home: Path, jobs: dict[str, str], rule_files: list[Path], alertmanager: str | None) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        self.port = free_ports(1)[0]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config: dict[str, Any] = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
+            "rule_files": [str(p) for p in rule_files],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}
+                               for job, target in jobs.items()],
+        }
+        if alertmanager:
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+        self.config_file = home / "prometheus.yml"
+        self.config_file.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> "Prometheus":
+        assert PROMETHEUS_BINARY is not None
+        log = open(self.home / "prometheus.log", "ab")
+        self.proc = subprocess.Popen(
+            [PROMETHEUS_BINARY, f"--config.file={self.config_file}", f"--storage.tsdb.path={self.home / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(lambda: self._ready(), timeout, "prometheus ready")
+        return self
+
+    def _ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"prometheus exited: {(self.home / 'prometheus.log').read_text()[-2000:]}")
+        try:
+            return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def api(self, path: str, **params: str) -> Any:
+        answer = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=5).json()
+        assert answer["status"] == "success", answer
+        return answer["data"]
+
+    def query(self, expr: str) -> list[dict]:
+        return self.api("query", query=expr)["result"]
+
+    def firing(self) -> set[str]:
+        return {a["labels"]["alertname"] for a in self.api("alerts")["alerts"] if a["state"] == "firing"}
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
