@@ -160,6 +160,7 @@ class AlertRouter:
             behind = {tp for tp in behind if consumer.position(tp) < ends[tp]}
         if self._stop.is_set():
             raise RouterStopped()
+        folded = time.monotonic()
         now = self.clock()
         m.UNDELIVERED.set(len(self.book.refresh(now)))
         # What Alertmanager already holds is not new (and keeps its start); what it holds beyond the book ends.
@@ -167,9 +168,9 @@ class AlertRouter:
         postings = self.book.refresh(now) + ends
         self._deliver(postings, now)
         self._commit(consumer, {tp: consumer.position(tp) for tp in partitions})
-        log.info("rebuilt %d active alerts from %d records of %s (%d not yet committed) in %.1fs; posted %d",
-                 len(self.book.active), read, self.settings.topic_alerts, unseen, time.monotonic() - started,
-                 len(postings))
+        log.info("rebuilt %d active alerts from %d records of %s (%d not yet committed): read in %.2fs, "
+                 "%d alerts posted in %.2fs", len(self.book.active), read, self.settings.topic_alerts, unseen,
+                 folded - started, len(postings), time.monotonic() - folded)
 
     def _fold(self, records: dict) -> None:
         for tp, msgs in records.items():

@@ -74,3 +74,16 @@ def test_escalation_steps_parse_in_order_and_refuse_a_repeated_name():
         Step("officer", 0), Step("commune_leaders", 1), Step("province", 3))
     with pytest.raises(ValueError):
         parse_escalation("officer=0,officer=2")
+
+
+def test_settings_refuse_a_hold_shorter_than_two_resends_and_steps_that_do_not_start_at_zero():
+    from pydantic import ValidationError
+
+    from onestop.settings import Settings
+
+    Settings(router_resend_s=60, router_hold_s=120)
+    with pytest.raises(ValidationError, match="twice"):
+        Settings(router_resend_s=60, router_hold_s=119)
+    for steps in ("officer=1,province=3", "officer=0,province=3,commune_leaders=1", "officer"):
+        with pytest.raises(ValidationError):
+            Settings(router_escalation=steps)
