@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Literal, Mapping
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Admission defaults (kept here, not imported from onestop.admission, so settings load without the catalogue).
@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     result_ready_while_waiting: Literal["accept", "reject"] = Field(
         "accept", description="result_ready while a supplement or payment wait is open: accept it (the wait ends "
                               "at the finish) or reject it as an illegal transition.")
+    sla_boundary: Literal["date", "instant"] = Field(
+        "date", description="When a dossier turns overdue: 'date' compares calendar dates in Asia/Ho_Chi_Minh (the "
+                            "legal sources' reading: overdue from the day after the due date), 'instant' compares timestamps.")
     calendar_override: Path | None = Field(None, description="Provincial calendar override file (closures, make-up days).")
     catalogue_file: Path | None = Field(None, description="Procedure catalogue CSV replacing the packaged one.")
     event_clock_quorum: int = Field(
@@ -111,6 +114,22 @@ class Settings(BaseSettings):
     # Sink
     sink_group: str = Field("onestop-sink", description="Consumer group of the ClickHouse writer.")
     sink_batch_size: int = Field(5000, ge=1, description="Maximum events per ClickHouse insert.")
+
+    # Alert router: dossier.alerts -> Alertmanager (docs/alerting.md)
+    alertmanager_url: str = Field("http://127.0.0.1:9093", description="Alertmanager the alert router posts to (API v2).")
+    router_group: str = Field("onestop-alert-router", description="Consumer group of the alert router.")
+    router_resend_s: float = Field(
+        60.0, gt=0, description="Alert router: how often every active alert is posted to Alertmanager again.")
+    router_hold_s: float = Field(
+        900.0, gt=0, description="Alert router: endsAt of a posted alert lies this far ahead, so Alertmanager resolves "
+                                 "what the router stops re-posting; at least twice router_resend_s.")
+    router_escalation: str = Field(
+        "officer=0,commune_leaders=1,province=3", pattern=r"^[a-z_]+=\d+(,[a-z_]+=\d+)*$",
+        description="Alert router: escalation steps, name=working days overdue from which the step is notified too; "
+                    "the first step starts at 0 (the officer), thresholds rise.")
+    router_retry_max_s: float = Field(
+        30.0, gt=0, description="Alert router: longest wait between two attempts to reach Alertmanager.")
+    router_batch: int = Field(500, ge=1, description="Alert router: most alerts in one post to Alertmanager.")
 
     # Observability
     metrics_port: int = Field(0, ge=0, description="prometheus-client port for this process; 0 disables it.")
@@ -146,6 +165,17 @@ class Settings(BaseSettings):
         if value < EARLIEST_DATE:
             raise ValueError(f"must be {EARLIEST_DATE} or later: the stores hold nothing earlier")
         return value
+
+    @model_validator(mode="after")
+    def _router_holds_longer_than_it_resends(self) -> "Settings":
+        if self.router_hold_s < 2 * self.router_resend_s:
+            raise ValueError(f"router_hold_s ({self.router_hold_s}) must be at least twice router_resend_s "
+                             f"({self.router_resend_s}), or an active alert may expire between two posts")
+        steps = [int(step.split("=")[1]) for step in self.router_escalation.split(",")]
+        if steps[0] != 0 or steps != sorted(steps):
+            raise ValueError(f"router_escalation {self.router_escalation!r}: the first step starts at 0 working days "
+                             "and the thresholds rise")
+        return self
 
     @property
     def effective_clickhouse_dsn(self) -> str:

@@ -28,7 +28,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from onestop_cli import demo, dlq, gateway, history, importer, kafka, pipeline, replay, report, sla
+    from onestop_cli import alerts, demo, dlq, gateway, history, importer, kafka, pipeline, replay, report, sla
 
     app.add_typer(kafka.app, name="kafka", help="Run the local Apache Kafka broker (KRaft, 127.0.0.1).")
     app.add_typer(sla.app, name="sla", help="The legal SLA clock: due dates and classifications.")
@@ -37,6 +37,7 @@ def _register() -> None:
     app.add_typer(dlq.app, name="dlq", help="Inspect the dead-letter queue (dossier.dlq).")
     pipeline.register(app)
     replay.register(app)
+    app.add_typer(alerts.app, name="alerts", help="On-call alerting: route dossier alerts to Alertmanager, list, silence.")
     app.command(help="Run the whole pipeline once: Kafka, worker, sink, simulator, backlog report.")(demo.demo)
     history.register(app)
     app.add_typer(report.app, name="report", help="Official reports (Biểu 06) computed from the stored events.")

@@ -15,6 +15,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Optional, TypeVar
 
@@ -39,6 +40,8 @@ def _plain_type(annotation: Any) -> Any:
             return _plain_type(args[0])
     if origin is Literal or annotation in SCALARS:
         return annotation
+    if annotation is date:  # given as YYYY-MM-DD; the settings class parses and validates it
+        return str
     raise TypeError(f"no flag for a setting of type {annotation!r}")
 
 

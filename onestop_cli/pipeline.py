@@ -78,9 +78,12 @@ KAFKA = ("kafka_bootstrap", "partitions", "topic_events", "topic_dlq", "topic_st
          "topic_alerts", "topic_ticks")
 WORKER_SETTINGS = ("clock", "app_id", "web_host", "web_port", "metrics_port", "allowed_lateness_s", "live_lag",
                    "tick_interval_s", "worker_batch", "worker_batch_within_s", "worker_gc_threshold",
-                   "publish_interval_s", "escalate_after_working_days", "due_soon_hours", "calendar_override",
-                   "catalogue_file", *KAFKA, "home", "log_level")
-SINK_SETTINGS = ("clickhouse_dsn", "clickhouse_database", "sink_group", "sink_batch_size", "metrics_port", *KAFKA,
+                   "publish_interval_s", "escalate_after_working_days", "due_soon_hours", "seq_gap_timeout_s",
+                   "result_ready_while_waiting", "sla_boundary", "event_clock_quorum", "occurred_at_max_ahead_s",
+                   "occurred_at_floor", "import_occurred_at_floor", "calendar_override", "catalogue_file",
+                   "service_calendar_file", *KAFKA, "home", "log_level")
+SINK_SETTINGS = ("clickhouse_dsn", "clickhouse_database", "sink_group", "sink_batch_size", "metrics_port",
+                 "occurred_at_max_ahead_s", "occurred_at_floor", "import_occurred_at_floor", "catalogue_file", *KAFKA,
                  "home", "log_level")
 
 

@@ -20,11 +20,14 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
 
     dossier.events is the source of truth and is kept forever (every derived table is rebuilt
     from it); the state topic keeps the latest value per key; ticks are worthless after an hour.
+    dossier.alerts is compacted by dossier (its latest decision is the alert router's snapshot) and
+    keeps every record for a week first (docs/alerting.md).
     """
     return {
         settings.topic_events: {"retention.ms": "-1", "retention.bytes": "-1"},
         settings.topic_dlq: {"retention.ms": "-1"},
         settings.topic_state: {"cleanup.policy": "compact"},
+        settings.topic_alerts: {"cleanup.policy": "compact", "min.compaction.lag.ms": str(7 * 24 * 3600 * 1000)},
         settings.topic_ticks: {"retention.ms": "3600000"},
     }
 

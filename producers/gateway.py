@@ -38,6 +38,7 @@ from onestop.settings import Settings
 from producers.dedup import RecentEvents
 from producers.gateway_settings import GatewaySettings
 from producers.ingest import EventPublisher, Ingestor, Outcome, PublishError
+from producers.metrics import GatewayExtras
 from producers.tokens import TokenFileError, TokenStore
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,9 @@ class GatewayError(Exception):
 class Metrics:
     """prometheus-client counters in the app's own registry (several apps may live in one test process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, default_province: str = "42") -> None:
         self.registry = CollectorRegistry()
+        self.extras = GatewayExtras(self.registry, default_province)  # latency, last event per commune
         self.events = Counter("onestop_gateway_events", "Events received by the gateway, by outcome.",
                               ["outcome"], registry=self.registry)
         self.rejections = Counter("onestop_gateway_rejections", "Rejected events, by reason code.",
@@ -253,9 +255,10 @@ def create_app(settings: Settings, gateway_settings: GatewaySettings, publisher:
     recent = _recent_events(gateway_settings)
     rules = rules_from(settings, load_catalogue(settings.catalogue_file))
     ingestor = Ingestor(publisher, recent, timeout=gateway_settings.publish_timeout, rules=rules, clock=clock)
-    metrics = Metrics()
+    metrics = Metrics(settings.province_code)
     app = FastAPI(title=API_TITLE, version=API_VERSION, lifespan=_lifespan(recent, gateway_settings.dedup_file),
                   description=API_DESCRIPTION)
+    metrics.extras.instrument(app)
     app.state.metrics, app.state.recent, app.state.tokens = metrics, recent, tokens
     _install_openapi(app)
     _add_error_handlers(app, metrics)
@@ -310,6 +313,7 @@ def _dead_letter_body(ingestor: Ingestor, body: bytes, commune: str, exc: Gatewa
 def _answer(metrics: Metrics, outcome: Outcome, commune: str) -> JSONResponse:
     status = status_of(outcome)
     metrics.count(outcome)
+    metrics.extras.accepted(commune, outcome.accepted)
     metrics.requests.labels(status=str(status)).inc()
     if outcome.rejected:
         log.info("commune %s: %d accepted, %d duplicates, %d rejected (%s)", commune, outcome.accepted,

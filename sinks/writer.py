@@ -25,6 +25,7 @@ from prometheus_client import Counter, Gauge
 from onestop.admission import rules_from
 from onestop.catalogue import load_catalogue
 from onestop.settings import Settings
+from sinks import metrics as sink_metrics
 from sinks.clickhouse import connect, ensure_schema, insert, query
 from sinks.columns import row_problem
 from sinks.dead_letters import SinkDeadLetters
@@ -109,7 +110,9 @@ class ClickHouseWriter:
                         break
                     continue
                 idle = 0.0
-                consumer.commit(self.write_batch(records))
+                with sink_metrics.writing(records, self.settings.sink_group):
+                    commits = self.write_batch(records)
+                consumer.commit(commits)
                 self._update_lag(consumer)
         finally:
             consumer.close()
@@ -134,8 +137,7 @@ class ClickHouseWriter:
         assigned = consumer.assignment()
         if not assigned:
             return
-        ends = consumer.end_offsets(list(assigned))
-        LAG.set(sum(max(0, ends[tp] - (consumer.position(tp) or 0)) for tp in assigned))
+        LAG.set(sink_metrics.record_lag(consumer, self.settings.sink_group))
 
 
 def _row_problem(table: str, row: list) -> str | None:

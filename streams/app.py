@@ -22,6 +22,7 @@ import gc
 import logging
 import os
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
@@ -38,6 +39,7 @@ from onestop.servicecal import load_service_calendar
 from onestop.settings import Settings
 from onestop.sla import SlaPolicy
 from onestop.workcal import load_calendar
+from streams import metrics as worker_metrics_module
 from streams.clock import Clock
 from streams.evaluate import Evaluator
 from telemetry.shared import DLQ
@@ -97,7 +99,7 @@ def _exit_without_acknowledging(exc: BaseException) -> None:
 
 
 def build_processor(settings: Settings) -> Processor:
-    policy = SlaPolicy(due_soon_within=settings.due_soon_hours,
+    policy = SlaPolicy(due_soon_within=settings.due_soon_hours, boundary=settings.sla_boundary,
                        result_ready_while_waiting=settings.result_ready_while_waiting)
     evaluator = Evaluator(load_calendar(settings.calendar_override), load_catalogue(settings.catalogue_file),
                           policy, settings.escalate_after_working_days)
@@ -134,6 +136,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
     )
     processor = processor or build_processor(settings)
     WAITING_FOR_SEQ.set_function(processor.waiting_for_seq)
+    observed = worker_metrics_module.install(app, settings, processor)
     source = app.topic(settings.topic_events, settings.topic_ticks, key_type=bytes, value_type=bytes,
                        key_serializer="raw", value_serializer="raw")
     ticks = _raw_topic(app, settings.topic_ticks, settings)
@@ -194,6 +197,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
                     DUPLICATE.inc()  # the table already holds its effects (a redelivery)
                     continue
                 last[msg.partition] = msg.offset
+                observed.event(msg.partition, msg.offset, msg.value, msg.timestamp)
             try:
                 one = handle(msg, held.view(msg.partition))
             except Exception as exc:  # a defect, not bad input: the processor dropped all the record did
@@ -273,12 +277,14 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
             async for batch in stream.noack_take(settings.worker_batch, within=settings.worker_batch_within_s):
                 if fresh["value"]:
                     owned = actives()
-                    processor.rebuild((decode_stored(v) for k, v in table.items() if not k.startswith(b"\x00")), owned)
+                    processor.rebuild(observed.seen_stored(
+                        decode_stored(v) for k, v in table.items() if not k.startswith(b"\x00")), owned)
                     guard.reset({p: _stored_offset(state.get(p, OFFSET_KEY)) for p in owned})
                     fresh["value"] = False
-                held = BatchState(state)
+                started, held = time.perf_counter(), BatchState(state)
                 fx, done = process(await fill_gaps(batch), held)
                 await persist(fx, held, done, stream)
+                observed.batch_done(started, fx, sum(map(len, held.writes.values())), batch[-1].message.timestamp)
         finally:
             await outbox.stop()
 
@@ -317,6 +323,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr=settings.web_host)
+        worker_metrics_module.register_working_time(settings)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
     worker.execute_from_commandline()

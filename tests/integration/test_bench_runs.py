@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,3 +43,25 @@ def test_benchmark_prints_a_rate_for_each_path_and_exits_0(tmp_path: Path) -> No
     assert doc["worker_pct_of_noop"] is not None
     assert doc["machine"]["nproc"] >= 1 and doc["machine"]["python"]
     assert "machine:" in stdout
+
+
+@pytest.mark.skipif(shutil.which("prometheus-alertmanager") is None, reason="prometheus-alertmanager not installed")
+def test_alert_latency_benchmark_prints_percentiles_and_exits_0(tmp_path: Path) -> None:
+    out = tmp_path / "alerts.json"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.bench.alert_latency", "--dossiers", "6", "--spread", "3",
+                             "--partitions", "4", "--json", str(out)],
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        stdout, _ = proc.communicate(timeout=LIMIT_S)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=120)
+        pytest.fail(f"alert benchmark still running after {LIMIT_S}s:\n{stdout[-3000:]}")
+    assert proc.returncode == 0, stdout[-3000:]
+    assert re.search(r"^due → webhook, minus group_wait\s+6\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", stdout,
+                     re.MULTILINE), stdout[-3000:]
+    doc = json.loads(out.read_text())
+    total = doc["results"]["due → webhook, minus group_wait"]
+    assert total["n"] == 6 and doc["missing"] == [] and total["max"] >= total["p50"]
+    assert doc["machine"]["nproc"] >= 1 and doc["config"]["group_wait"] == "1s"

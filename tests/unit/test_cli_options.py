@@ -28,6 +28,8 @@ def help_of(*command: str) -> str:
     (("gateway", "serve"), {"--host": "ONESTOP_GATEWAY_HOST", "--port": "ONESTOP_GATEWAY_PORT",
                             "--tokens-file": "ONESTOP_GATEWAY_TOKENS_FILE",
                             "--kafka-bootstrap": "ONESTOP_KAFKA_BOOTSTRAP"}),
+    (("alerts", "run"), {"--alertmanager-url": "ONESTOP_ALERTMANAGER_URL",
+                         "--router-escalation": "ONESTOP_ROUTER_ESCALATION", "--topic-alerts": "ONESTOP_TOPIC_ALERTS"}),
 ])
 def test_help_names_each_flag_with_its_variable(command: tuple[str, ...], pairs: dict[str, str]) -> None:
     lines = help_of(*command).splitlines()

@@ -46,6 +46,7 @@ EXPECTED_SERVICES = {
     "alertmanager",
     "worker",
     "sink",
+    "alert-router",
     "simulator",
 }
 SECRET_KEY = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY", re.IGNORECASE)
