@@ -68,7 +68,7 @@ def test_the_sinks_column_checks_read_the_types_chdb_created(store):
 def event_row(**changes) -> list:
     row = dict(zip(COLUMNS[schema.EVENTS], [
         "ev-edge", "submitted", "D-edge", 1, T, "18073", "18073", "1.001193", 2, None, None, None, "gateway:18073",
-        1, 0, 0]))
+        1, 0, 0, None, None, None, None, None]))  # contract 1.1: reception point, beneficiary group, rating
     return list({**row, **changes}.values())
 
 

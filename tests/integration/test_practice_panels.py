@@ -70,8 +70,8 @@ def seeded(tmp_path_factory):
         p = sum(d.event.dossier_id.encode()) % PARTITIONS  # a dossier stays on one partition
         raw = events.encode(d.event)
         proc.on_event(p, offsets[p], raw, stores[p])
-        ts = int(d.arrived_at.timestamp() * 1000)
-        for table, rows in event_rows(raw, p, offsets[p], ts, delivery_headers(d.arrived_at, spooled=d.spooled)).items():
+        for table, rows in event_rows(raw, p, offsets[p], received_at=d.arrived_at,
+                                      headers=delivery_headers(d.arrived_at, spooled=d.spooled)).items():
             tables[table] += rows
         offsets[p] += 1
     for n, batch in enumerate(proc.counters.drain({p: proc.clock.now(p) for p in range(PARTITIONS)})):
@@ -173,7 +173,8 @@ def satisfaction_expected(sim, deliveries) -> dict[str, list[int]]:
         if finish is None or finish.occurred_at.astimezone(HCM).date().replace(day=1) != TODAY.replace(day=1):
             continue
         ratings = [e.rating for e in evs if e.event_type is E.RATED]
-        cell = cells[evs[0].commune_code]
+        # Timeliness and satisfaction belong to the handling commune, named on the receipt.
+        cell = cells[next(e for e in evs if e.event_type is E.ACCEPTED).handling_unit]
         for i, n in enumerate((1, evs[0].dossier_id in overdue,
                                any(r.complaint for r in ratings) or (bool(ratings) and ratings[-1].score <= 2),
                                bool(ratings))):
