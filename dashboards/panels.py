@@ -106,14 +106,14 @@ FROM (SELECT dossier_id, any(procedure_code) AS procedure,
 GROUP BY procedure ORDER BY `Ngày` DESC""",
     "barchart", unit="d", width=8, height=8, decimals=1)
 
-_RANKING = f"""SELECT coalesce(o.commune_code, b.commune_code) AS commune_code, o.rate AS rate, o.resolved AS resolved,
+# A side missing from the full join reads as '' and 0 (join_use_nulls stays off: chDB returns no rows with it).
+_RANKING = f"""SELECT if(o.commune_code != '', o.commune_code, b.commune_code) AS commune_code, o.rate AS rate, o.resolved AS resolved,
        b.overdue AS overdue, b.open AS open
 FROM (SELECT commune_code, sumIf(dossiers, outcome IN {ON_TIME}) / sum(dossiers) AS rate, sum(dossiers) AS resolved
       FROM {T_ONTIME} WHERE granularity = 'd' AND {LAST_30_DAYS} AND @scope(commune_code) GROUP BY commune_code) AS o
 FULL OUTER JOIN (SELECT commune_code, sum(overdue) AS overdue, sum(open_dossiers) AS open
                  FROM {T_BACKLOG} WHERE @scope(commune_code) GROUP BY commune_code) AS b
-  ON b.commune_code = o.commune_code
-SETTINGS join_use_nulls = 1"""
+  ON b.commune_code = o.commune_code"""
 
 RANK_ONTIME = Panel(
     "rank_ontime", "Xếp hạng xã/phường theo tỷ lệ đúng hạn", "Commune ranking by on-time rate",
@@ -130,12 +130,11 @@ RANK_OVERDUE = Panel(
 FROM ({with_commune_names(_RANKING)}) WHERE overdue > 0 ORDER BY overdue DESC, commune_code LIMIT 20""",
     "bargauge", width=12, height=10, thresholds=((None, "red"),))
 
-_ACTIVE_ALERTS = f"""SELECT dossier_id, any(commune_code) AS commune_code, any(procedure_code) AS procedure_code,
-       any(field) AS field, argMax(kind, (fired_at, kind != 'cleared')) AS last_kind,
-       argMax(due_at, (fired_at, kind != 'cleared')) AS due
+_ACTIVE_ALERTS = f"""SELECT dossier_id, commune_code, procedure_code, field,
+       argMax(kind, (fired_at, kind != 'cleared')) AS last_kind, argMax(due_at, (fired_at, kind != 'cleared')) AS due
 FROM {T_ALERTS} FINAL
 WHERE fired_at <= {NOW} AND @scope(commune_code)
-GROUP BY dossier_id HAVING last_kind IN ('overdue', 'escalation')"""
+GROUP BY dossier_id, commune_code, procedure_code, field HAVING last_kind IN ('overdue', 'escalation')"""
 
 OVERDUE_LIST = Panel(
     "overdue_list", "Danh sách hồ sơ quá hạn", "Overdue dossiers",
