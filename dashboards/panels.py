@@ -80,13 +80,15 @@ CROSS JOIN (SELECT sum(open_dossiers) - sum(overdue) AS within_due, sum(open_dos
 THROUGHPUT = Panel(
     "throughput", "Tiếp nhận và giải quyết theo thời gian", "Received and resolved over time",
     "Dossiers accepted (for the receiving commune) and finished (for the handling commune) per interval, "
-    "from the worker's minute, hour or day buckets, whichever the interval allows.",
+    "from the worker's minute, hour or day buckets, whichever the interval allows; an interval with none shows 0.",
     f"""SELECT $__timeInterval(bucket_start) AS time,
        sumIf(dossiers, measure = 'received') AS `Tiếp nhận`, sumIf(dossiers, measure = 'resolved') AS `Giải quyết`
 FROM {T_THROUGHPUT}
 WHERE granularity = multiIf($__interval_s >= 86400, 'd', $__interval_s >= 3600, 'h', 'm')
   AND $__timeFilter(bucket_start) AND @scope(commune_code)
-GROUP BY time ORDER BY time""",
+GROUP BY time
+ORDER BY time WITH FILL FROM toStartOfInterval($__fromTime, INTERVAL $__interval_s second) TO $__toTime
+  STEP toIntervalSecond($__interval_s)""",
     "timeseries", width=16, height=8, time_series=True, min_interval="1h")
 
 RESOLUTION_TIME = Panel(
