@@ -28,7 +28,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from onestop_cli import demo, dlq, gateway, importer, kafka, pipeline, replay, sla
+    from onestop_cli import dashboards, demo, dlq, gateway, importer, ioc, kafka, pipeline, replay, report_html, sla
 
     app.add_typer(kafka.app, name="kafka", help="Run the local Apache Kafka broker (KRaft, 127.0.0.1).")
     app.add_typer(sla.app, name="sla", help="The legal SLA clock: due dates and classifications.")
@@ -38,6 +38,11 @@ def _register() -> None:
     pipeline.register(app)
     replay.register(app)
     app.command(help="Run the whole pipeline once: Kafka, worker, sink, simulator, backlog report.")(demo.demo)
+    app.add_typer(dashboards.app, name="dashboards", help="The IOC dashboards: export Grafana JSON, publish to Grafana.")
+    app.command(help="Serve the IOC panels live on loopback (wall-screen view of the embedded store).")(ioc.ioc)
+    report = typer.Typer(no_args_is_help=True)
+    report_html.register(report)
+    app.add_typer(report, name="report", help="Reports from the store: the IOC panels as HTML.")
 
 
 @app.callback()
