@@ -89,8 +89,12 @@ def bars(result: Result, width: int, height: int, *, unit: str) -> str:
     size = 13 if len(records) <= 10 else 11
     y = {"field": label, "type": "nominal", "sort": None, "title": None, "scale": {"paddingInner": 0.25},
          "axis": {"labelFontSize": size}}
-    x = {"field": value, "type": "quantitative", "title": value, "axis": {"format": fmt, "tickMinStep": 1 if fmt == "d" else None},
-         "scale": {"domain": [0, _axis_end(top, fmt)], "nice": False}}
+    end = _axis_end(top, fmt)
+    axis: dict[str, Any] = {"format": fmt}
+    if fmt == "d" and end <= 10:
+        axis["values"] = list(range(int(end) + 1))  # whole dossiers only
+    x = {"field": value, "type": "quantitative", "title": value, "axis": axis,
+         "scale": {"domain": [0, end], "nice": False}}
     height = min(height, 30 * len(records) + 40)  # a few rows get bars of a sane thickness
     return _svg({
         **_size(width, height), "data": {"values": records},
