@@ -14,7 +14,7 @@ import pytest
 from dashboards import panels as p
 from dashboards.catalog import COMMUNE, PROVINCE
 from dashboards.data import run_panel, store_clock, store_query
-from dashboards.macros import TimeRange
+from dashboards.macros import TimeRange, expand, interval_for
 from dashboards.sql import procedure_names
 from onestop.communes import commune as commune_of
 from onestop.settings import Settings
@@ -184,3 +184,13 @@ def test_every_clickhouse_panel_runs_on_both_dashboards(store, busiest):
     for dashboard in (PROVINCE, COMMUNE):
         for panel in dashboard.panels:
             run(store, panel, busiest if dashboard is COMMUNE else None)
+
+
+
+def test_resolution_time_can_be_answered_from_the_events_projection(store):
+    """force_optimize_projection makes ClickHouse refuse the query unless it reads a projection."""
+    query, seeded, truth = store
+    time_range = TimeRange.ending(seeded.now, timedelta(days=7))
+    sql = expand(p.RESOLUTION_TIME.scoped("province", DB).sql, time_range, interval_for(time_range), {})
+    _, rows = query(sql + " SETTINGS force_optimize_projection = 1")
+    assert len(rows) == len(truth.mean_resolution_days())
