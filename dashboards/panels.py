@@ -91,13 +91,19 @@ ORDER BY time WITH FILL FROM toStartOfInterval($__fromTime, INTERVAL $__interval
   STEP toIntervalSecond($__interval_s)""",
     "timeseries", width=16, height=8, time_series=True, min_interval="1h")
 
-# Dossiers finished in the 30 days (a small set), then the acceptance of just those: two short scans of the
-# raw events instead of grouping half a year of them by dossier.
-_FINISHED_30D = f"""SELECT dossier_id, min(occurred_at) AS finished, any(procedure_code) AS procedure
+# Dossiers finished in the 30 days, joined to their acceptance in the half year before. Both sides are read
+# from the events' projection by type and time, and keyed by the dossier id's 64-bit hash, which groups and
+# joins several times faster than the string (two of 20 million ids collide with odds of about 1 in 100,000).
+_FINISHED_30D = f"""SELECT cityHash64(dossier_id) AS dossier, min(occurred_at) AS finished, any(procedure_code) AS procedure
       FROM {T_EVENTS}
       WHERE event_type IN {FINISHING} AND occurred_at > {NOW} - INTERVAL 31 DAY AND occurred_at <= {NOW}
         AND @scope(handling_commune_code)
-      GROUP BY dossier_id HAVING toDate(finished, {TZ}) > {TODAY} - 30"""
+      GROUP BY dossier HAVING toDate(finished, {TZ}) > {TODAY} - 30"""
+_ACCEPTED_180D = f"""SELECT cityHash64(dossier_id) AS dossier, min(occurred_at) AS accepted
+      FROM {T_EVENTS}
+      WHERE event_type = 'accepted' AND occurred_at > {NOW} - INTERVAL 180 DAY AND occurred_at <= {NOW}
+        AND @scope(handling_commune_code)
+      GROUP BY dossier"""
 
 RESOLUTION_TIME = Panel(
     "resolution_time", "766 · Thời gian giải quyết trung bình theo thủ tục", "766 · Average resolution time per procedure",
@@ -106,11 +112,7 @@ RESOLUTION_TIME = Panel(
     f"""SELECT {procedure_name('procedure')} AS `Thủ tục`, round(avg(dateDiff('second', accepted, finished)) / 86400, 2) AS `Ngày`,
        count() AS `Hồ sơ`
 FROM ({_FINISHED_30D}) AS f
-INNER JOIN (SELECT dossier_id, min(occurred_at) AS accepted FROM {T_EVENTS}
-            WHERE event_type = 'accepted' AND occurred_at > {NOW} - INTERVAL 180 DAY AND occurred_at <= {NOW}
-              AND @scope(handling_commune_code)
-              AND dossier_id IN (SELECT dossier_id FROM ({_FINISHED_30D}))
-            GROUP BY dossier_id) AS a ON a.dossier_id = f.dossier_id
+INNER JOIN ({_ACCEPTED_180D}) AS a ON a.dossier = f.dossier
 GROUP BY procedure ORDER BY `Ngày` DESC, procedure""",
     "barchart", unit="d", width=8, height=8, decimals=1)
 
@@ -138,23 +140,30 @@ RANK_OVERDUE = Panel(
 FROM ({with_commune_names(_RANKING)}) WHERE overdue > 0 ORDER BY overdue DESC, commune_code LIMIT 20""",
     "bargauge", width=12, height=10, thresholds=((None, "red"),))
 
-# The latest alert of each dossier (a due-soon alert cannot follow an overdue one without a clearing between).
-# argMax needs no FINAL: an alert stored twice is the same row twice.
-_ACTIVE_ALERTS = f"""SELECT dossier_id, commune_code, procedure_code, field,
-       argMax(kind, (fired_at, kind != 'cleared')) AS last_kind, argMax(due_at, (fired_at, kind != 'cleared')) AS due
+# The latest alert of each dossier decides whether it is on the list: a later alert wins, and at the same
+# instant a new alert wins over a clearing. argMax needs no FINAL (an alert stored twice is the same row
+# twice). First the dossiers whose latest alert is not a clearing (one integer per alert, grouped by the id's
+# hash), then the details of just those.
+_LATEST = "toUnixTimestamp64Milli(fired_at) * 2 + (kind != 'cleared')"
+_STILL_OVERDUE = f"""SELECT cityHash64(dossier_id) FROM {T_ALERTS}
+      WHERE kind IN ('overdue', 'escalation', 'cleared') AND fired_at <= {NOW} AND @scope(commune_code)
+      GROUP BY cityHash64(dossier_id) HAVING argMax(kind = 'cleared', {_LATEST}) = 0"""
+_ACTIVE_ALERTS = f"""SELECT dossier_id, any(commune_code) AS handling, any(procedure_code) AS procedure,
+       any(field) AS field_name, argMax(kind, {_LATEST}) AS last_kind, argMax(due_at, {_LATEST}) AS due
 FROM {T_ALERTS}
 WHERE kind IN ('overdue', 'escalation', 'cleared') AND fired_at <= {NOW} AND @scope(commune_code)
-GROUP BY dossier_id, commune_code, procedure_code, field HAVING last_kind IN ('overdue', 'escalation')"""
+  AND cityHash64(dossier_id) IN ({_STILL_OVERDUE})
+GROUP BY dossier_id HAVING last_kind IN ('overdue', 'escalation')"""
 
 OVERDUE_LIST = Panel(
     "overdue_list", "Danh sách hồ sơ quá hạn", "Overdue dossiers",
     "Dossiers whose latest SLA alert is overdue or escalation (not cleared by a result, an extension or a stop), "
     "most overdue first. Days overdue count calendar days from the effective due date to today; escalation "
     "means overdue for ONESTOP_ESCALATE_AFTER_WORKING_DAYS working days, reported to the unit's leaders.",
-    f"""SELECT dossier_id AS `Hồ sơ`, commune_name AS `Xã/phường xử lý`, {procedure_name()} AS `Thủ tục`,
-       field AS `Lĩnh vực`, dateDiff('day', toDate(due, {TZ}), {TODAY}) AS `Số ngày quá hạn`,
+    f"""SELECT dossier_id AS `Hồ sơ`, commune_name AS `Xã/phường xử lý`, {procedure_name('procedure')} AS `Thủ tục`,
+       field_name AS `Lĩnh vực`, dateDiff('day', toDate(due, {TZ}), {TODAY}) AS `Số ngày quá hạn`,
        formatDateTime(due, '%d/%m/%Y %H:%i', {TZ}) AS `Hạn xử lý`, {mapping('last_kind', ALERT_NAMES)} AS `Mức cảnh báo`
-FROM ({with_commune_names(_ACTIVE_ALERTS)})
+FROM ({with_commune_names(_ACTIVE_ALERTS, code="handling")})
 ORDER BY `Số ngày quá hạn` DESC, due, dossier_id LIMIT 100""",
     "table", width=24, height=10)
 
