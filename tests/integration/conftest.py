@@ -56,9 +56,9 @@ def isolated(settings: Settings, name: str, **overrides: object) -> Settings:
 
     Tests that check totals must not see what other tests published to the default topics.
     """
-    topics = {f: f"{getattr(settings, f)}.{name}" for f in
-              ("topic_events", "topic_dlq", "topic_state", "topic_metrics", "topic_alerts", "topic_ticks")}
-    isolated_settings = settings.model_copy(update={**topics, **overrides})
+    names = {f: f"{getattr(settings, f)}.{name}" for f in
+             ("topic_events", "topic_dlq", "topic_state", "topic_metrics", "topic_alerts", "topic_ticks")}
+    isolated_settings = settings.model_copy(update={**names, **overrides})
     topics.create_topics(isolated_settings)
     return isolated_settings
 
