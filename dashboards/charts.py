@@ -55,16 +55,22 @@ def _size(width: int, height: int) -> dict[str, Any]:
     return {"width": width, "height": height, "autosize": {"type": "fit", "contains": "padding"}}
 
 
+def _y_title(panel) -> str:  # type: ignore[no-untyped-def]
+    if panel.source == "clickhouse":
+        return "hồ sơ"
+    return {"s": "giây", "ops": "bản ghi/giây"}.get(panel.unit, "bản ghi")
+
+
 def timeseries(result: Result, width: int, height: int) -> str:
     series = [c for c in result.columns if c != "time"]
     return _svg({
         **_size(width, height), "data": {"values": _records(result)},
         "transform": [{"fold": series, "as": ["series", "value"]}],
-        "mark": {"type": "line", "strokeWidth": 2.5, "interpolate": "linear"},
+        "mark": {"type": "line", "strokeWidth": 2.5, "interpolate": "linear", "point": len(result.rows) <= 5},
         "encoding": {
             "x": {"field": "time", "type": "temporal", "title": None,
                   "axis": {"format": "%d/%m %H:%M", "labelAngle": 0, "tickCount": 7}},
-            "y": {"field": "value", "type": "quantitative", "title": "hồ sơ"},
+            "y": {"field": "value", "type": "quantitative", "title": _y_title(result.panel)},
             "color": {"field": "series", "type": "nominal", "sort": series,
                       "scale": {"domain": series, "range": SERIES[: len(series)]}},
         },

@@ -2,7 +2,8 @@
 
 The process that owns the store serves it, so it needs no other port than its
 own. ``/`` is the province overview, ``/xa?commune=CODE`` the commune
-drill-down; ``?fragment=1`` returns only what changes (the clock and the grid),
+drill-down, ``/he-thong`` the pipeline's health when a Prometheus is given;
+``?fragment=1`` returns only what changes (the clock and the grid),
 which the page fetches on its own.
 """
 
@@ -14,7 +15,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from dashboards.catalog import COMMUNE, PROVINCE
+from dashboards.catalog import COMMUNE, HEALTH, PROVINCE
 from dashboards.view import Pages, live_links
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.OK, "ok", "text/plain")
         if url.path == "/favicon.ico":
             return self._send(HTTPStatus.NO_CONTENT, "", "image/x-icon")
-        dashboard = {"/": PROVINCE, "/xa": COMMUNE}.get(url.path)
+        health = self.pages.prometheus_url is not None
+        dashboard = {"/": PROVINCE, "/xa": COMMUNE, **({"/he-thong": HEALTH} if health else {})}.get(url.path)
         if dashboard is None:
             return self._send(HTTPStatus.NOT_FOUND, "không có trang này", "text/plain")
         commune = (params.get("commune") or [None])[0]
         try:
-            body = self.pages.render(dashboard, commune, part=part, links=live_links(dashboard.uid))
+            body = self.pages.render(dashboard, commune, part=part, links=live_links(dashboard.uid, health))
         except Exception as exc:  # the store went away: say so, keep serving
             log.exception("rendering %s failed", url.path)
             return self._send(HTTPStatus.SERVICE_UNAVAILABLE, f"store unavailable: {exc}", "text/plain")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from dashboards.catalog import COMMUNE, PROVINCE, scoped_panels
+from dashboards.catalog import COMMUNE, HEALTH, PROVINCE, scoped_panels
 from dashboards.data import DEFAULT_SPAN, Query, communes_with_data, run_panel, store_clock
 from dashboards.macros import TimeRange
 from dashboards.model import Dashboard
@@ -29,6 +29,7 @@ class Pages:
     database: str = "ioc"
     span: timedelta = DEFAULT_SPAN
     refresh_s: int | None = 10
+    prometheus_url: str | None = None  # the Pipeline health page needs one
 
     def clock(self) -> datetime:
         return store_clock(self.query, self.database) or datetime.now(timezone.utc)
@@ -38,6 +39,8 @@ class Pages:
 
     def render(self, dashboard: Dashboard, commune: str | None = None, *, part: bool = False,
                links: list[tuple[str, str, bool]] | None = None) -> str:
+        if dashboard.source == "prometheus":
+            return self._render_health(dashboard, part, links or [])
         as_of = self.clock()
         communes = self.communes() if dashboard.scope == "commune" else []
         if dashboard.scope == "commune" and commune is None and communes:
@@ -50,8 +53,27 @@ class Pages:
         return fragment(view, placed) if part else document(view, placed)
 
 
-def live_links(current: str) -> list[tuple[str, str, bool]]:
-    return [(PROVINCE.title, "/", current == PROVINCE.uid), (COMMUNE.title, "/xa", current == COMMUNE.uid)]
+    def _render_health(self, dashboard: Dashboard, part: bool, links: list[tuple[str, str, bool]]) -> str:
+        from dashboards.prometheus import run_health_panel
+
+        if self.prometheus_url is None:
+            raise ValueError("the Pipeline health page needs a Prometheus (--prometheus-url)")
+        now = datetime.now(timezone.utc)  # the pipeline's health is judged on the wall clock
+        time_range = TimeRange.ending(now, HEALTH_SPAN)
+        placed = [(pl, run_health_panel(panel, self.prometheus_url, time_range))
+                  for pl, panel in scoped_panels(dashboard, self.database)]
+        view = View(dashboard, now, (), None, links, self.refresh_s)
+        return fragment(view, placed) if part else document(view, placed)
+
+
+HEALTH_SPAN = timedelta(hours=6)
+
+
+def live_links(current: str, health: bool = False) -> list[tuple[str, str, bool]]:
+    links = [(PROVINCE.title, "/", current == PROVINCE.uid), (COMMUNE.title, "/xa", current == COMMUNE.uid)]
+    if health:
+        links.append((HEALTH.title, "/he-thong", current == HEALTH.uid))
+    return links
 
 
 def write_report(pages: Pages, out: Path) -> tuple[Path, list[Path]]:

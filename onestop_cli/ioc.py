@@ -29,9 +29,11 @@ def ioc(
     refresh: int = typer.Option(10, min=2, help="Seconds between the page's refreshes."),
     span_days: int = typer.Option(7, min=1, help="Days of history in the time series (the range ends at the store's clock)."),
     sink: bool = typer.Option(False, "--sink", help="Also run the ClickHouse writer in this process (it owns the store and serves the view)."),
+    prometheus_url: str = typer.Option("", envvar="ONESTOP_IOC_PROMETHEUS_URL", show_envvar=True, help="A Prometheus on loopback: adds the Pipeline health page (/he-thong)."),
     *, settings: Settings,
 ) -> None:
-    """Serve the province overview (/) and the commune drill-down (/xa) as a live wall-screen page.
+    """Serve the province overview (/), the commune drill-down (/xa) and, with a Prometheus, the pipeline's
+    health (/he-thong) as a live wall-screen page.
 
     Without --sink this process opens the store itself: with the embedded store (chDB) the sink must not be
     running; a ClickHouse server (ONESTOP_CLICKHOUSE_DSN) may be shared by any number of readers.
@@ -56,13 +58,15 @@ def ioc(
         console.print(f"[red]error:[/red] {exc}\nchDB allows one process per store: stop the sink, run "
                       "`onestop ioc --sink` instead of it, or use a server DSN.")
         raise typer.Exit(1) from None
-    pages = Pages(store_query(client), settings.clickhouse_database, timedelta(days=span_days), refresh)
+    pages = Pages(store_query(client), settings.clickhouse_database, timedelta(days=span_days), refresh,
+                  prometheus_url=prometheus_url.rstrip("/") or None)
     try:
         server = serve(pages, host, port)
     except (OSError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    console.print(f"IOC view on http://{host}:{server.server_port}/ (commune drill-down: /xa)"
+    console.print(f"IOC view on http://{host}:{server.server_port}/ (commune drill-down: /xa"
+                  + (", pipeline health: /he-thong)" if prometheus_url else ")")
                   + ("; writing the store from Kafka" if writer else "") + "; Ctrl-C stops it")
     try:
         _run(writer)

@@ -8,8 +8,6 @@ matcher Prometheus cannot parse makes the query API answer 400 and the test fail
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -18,36 +16,15 @@ import urllib.request
 import pytest
 
 from dashboards.catalog import HEALTH
-from tests.integration.conftest import free_ports
+from tests.integration.prom_server import prometheus as start_prometheus
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus is not installed (make tools installs it from Debian)")
-    home = tmp_path_factory.mktemp("prometheus")
-    (home / "prometheus.yml").write_text("global:\n  scrape_interval: 15s\n", encoding="utf-8")
-    port = free_ports(1)[0]
-    process = subprocess.Popen([binary, f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}",
-                                f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/-/ready", timeout=1)
-            break
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("Prometheus did not become ready")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with start_prometheus(tmp_path_factory.mktemp("prometheus")) as url:
+        yield url
 
 
 def _query(url: str, expr: str) -> tuple[int, dict]:
