@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from dashboards.macros import TimeRange, expand, interval_for
 from dashboards.model import Panel
@@ -81,6 +81,3 @@ def communes_with_data(query: Query, database: str) -> list[tuple[str, str]]:
                     f"ON c.code = b.commune_code ORDER BY name")
     return [(str(code), str(name)) for code, name in rows]
 
-
-def results(panels: Sequence[Panel], query: Query, time_range: TimeRange, variables: dict[str, str]) -> list[Result]:
-    return [run_panel(p, query, time_range, variables) for p in panels]
