@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install tools demo test test-unit bench clean help
+.PHONY: install tools demo test test-unit bench bench-history clean help
 
 help:
 	@echo "make demo   - run the whole pipeline once and print the backlog per commune"
@@ -24,15 +24,17 @@ $(STAMP): pyproject.toml uv.lock
 
 install: $(STAMP) tools
 
-# Prometheus and Alertmanager tools come from Debian packages (promtool, amtool check the deploy configs).
+# Prometheus and Alertmanager tools come from Debian packages (promtool, amtool check the deploy configs);
+# Chromium (with fonts that cover Vietnamese) draws the IOC report's PNG and runs the browser tests.
+TOOL_PACKAGES := prometheus prometheus-alertmanager chromium fonts-dejavu-core
 tools:
-	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1; then \
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing prometheus and prometheus-alertmanager from Debian"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager >/dev/null 2>&1 || \
-	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager >/dev/null; } || \
-	    echo "warning: could not install promtool/amtool; their checks will be skipped"; \
-	  else echo "note: promtool/amtool missing and not root; their checks will be skipped"; fi; \
+	    echo "installing $(TOOL_PACKAGES) from Debian"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(TOOL_PACKAGES) >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(TOOL_PACKAGES) >/dev/null; } || \
+	    echo "warning: could not install $(TOOL_PACKAGES); their checks will be skipped"; \
+	  else echo "note: promtool/amtool/chromium missing and not root; their checks will be skipped"; fi; \
 	fi
 
 demo: install
@@ -48,6 +50,10 @@ test-unit: install
 
 bench: install
 	$(PY) -m tests.bench.run
+
+# History at scale: 5 years of one province (>= 100 million events) and every IOC panel's latency on it.
+bench-history: install
+	$(PY) -m tests.bench.history
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -63,6 +63,7 @@ def demo(
         services.stop_all()
         expected = expected_backlog(simulate(cfg))
         _report(settings, expected)
+        _ioc_report(settings)
     finally:
         services.stop_all()
         broker.stop(settings)
@@ -80,6 +81,15 @@ def _wait(settings: Settings, services: Services) -> None:
     with console.status("waiting for the pipeline to catch up…") as status:
         wait_caught_up(settings, pipeline_groups(settings), timeout=600, settle=4.0, on_poll=poll)
     console.print("[green]✓[/green] worker and sink caught up")
+
+
+def _ioc_report(settings: Settings) -> None:
+    from onestop_cli.report_html import write
+
+    with console.status("drawing the IOC panels…"):
+        index, png = write(settings, settings.home / "ioc-report")
+    console.print(f"[green]✓[/green] IOC report (same panels as the Grafana dashboards): {index}")
+    console.print(f"[green]✓[/green] overview PNG: {png}" if png else "overview PNG skipped: no Chromium on this machine")
 
 
 def _report(settings: Settings, expected: Counter) -> None:

@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from onestop.communes import all_communes
 from onestop.settings import Settings
-from sinks import schema
+from sinks import panel_indexes, schema
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _redact(dsn: str) -> str:
 
 
 def ensure_schema(client: Client, database: str) -> None:
-    for stmt in schema.ddl(database):
+    for stmt in schema.ddl(database) + panel_indexes.statements(database):
         client.command(stmt)
     _load_communes(client, database)
 

@@ -37,9 +37,9 @@ from ops.services import Services
 from ops.lag import group_lag
 from onestop.settings import settings_env
 from tests.monitoring import (Alertmanager, Notification, Webhook, cleared, local_config, needs_alertmanager,
+                              overdue, publish_alerts, wait_for)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-                              overdue, publish_alerts, wait_for)
 
 pytestmark = [pytest.mark.integration, needs_alertmanager, pytest.mark.timeout(400)]
 
