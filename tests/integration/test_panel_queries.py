@@ -130,8 +130,8 @@ def test_commune_ranking_by_overdue_count(store):
     assert [(row[0], row[1]) for row in run(store, p.RANK_OVERDUE).rows] == expected
 
 
-# Known defect, kept visible: the list shows the due instant of a dossier's first overdue alert. A pause
-# that goes on after an extension letter moves the judged due instant later, and only a table of the
+# Known defect, kept visible: the list shows the due instant of a dossier's first overdue alert. A later
+# pause or extension can move the judged due instant, and only a table of the
 # dossiers' current state (the history issue's `dossiers`) carries it. Strict: the test fails once fixed.
 @pytest.mark.xfail(strict=True, reason="overdue list shows the first overdue alert's due instant, not the current one")
 @pytest.mark.parametrize("commune", [None, "busiest"])
