@@ -12,10 +12,8 @@ province finds its typo before the pipeline starts.
 
 from __future__ import annotations
 
-import csv
 import enum
 import hashlib
-import io
 from datetime import date, datetime, time
 from functools import lru_cache
 from importlib import resources
@@ -24,6 +22,7 @@ from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from onestop import csvfile
 from onestop.workcal import VN_TZ
 
 LOCAL_CODE_PREFIX = "LOCAL-"  # codes a province invents where no national code exists
@@ -178,50 +177,23 @@ def default_catalogue() -> Catalogue:
 
 
 def _parse(raw: bytes, source: str) -> Catalogue:
-    try:
-        text = raw.decode("utf-8-sig")  # spreadsheets often save UTF-8 with a BOM
-    except UnicodeDecodeError as exc:
-        raise CatalogueError(source, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    _check_header(reader.fieldnames, source)
     procedures: list[Procedure] = []
     seen: dict[tuple[str, date], int] = {}
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise CatalogueError(source, reader.line_num, f"unreadable CSV: {exc}") from exc
-        procedure = _row(row, source, reader.line_num)
+    for line, values in csvfile.rows(raw, source, required=REQUIRED_COLUMNS, known=COLUMNS, error=CatalogueError):
+        procedure = _procedure(values, source, line)
         key = (procedure.code, procedure.valid_from)
         if key in seen:
-            raise CatalogueError(source, reader.line_num, f"procedure {procedure.code} valid from "
+            raise CatalogueError(source, line, f"procedure {procedure.code} valid from "
                                  f"{procedure.valid_from} is already defined on line {seen[key]}")
-        seen[key] = reader.line_num
+        seen[key] = line
         procedures.append(procedure)
     if not procedures:
         raise CatalogueError(source, None, "no procedures in the file")
     return Catalogue(procedures, source=source, digest=hashlib.sha256(raw).hexdigest())
 
 
-def _check_header(fieldnames: list[str] | None, source: str) -> None:
-    if not fieldnames:
-        raise CatalogueError(source, 1, "empty file: expected a header row")
-    names = [n.strip() for n in fieldnames]
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
-    unknown = [n for n in names if n not in COLUMNS]
-    if missing:
-        raise CatalogueError(source, 1, f"missing column(s): {', '.join(missing)}")
-    if unknown:
-        raise CatalogueError(source, 1, f"unknown column(s): {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
-
-
-def _row(row: dict, source: str, line: int) -> Procedure:
-    if None in row:  # DictReader puts surplus cells under the None key
-        raise CatalogueError(source, line, f"{len(row[None])} more cell(s) than the header has columns")
+def _procedure(values: dict[str, str], source: str, line: int) -> Procedure:
     # Empty cells mean "not given", so optional columns fall back to their defaults.
-    values = {k.strip(): v for k, v in row.items() if v is not None and v.strip() != ""}
     try:
         return Procedure.model_validate(values)
     except ValidationError as exc:

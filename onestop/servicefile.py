@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from onestop import csvfile
 from onestop.communes import commune
 
 COLUMNS = ("commune_code", "kind", "date", "weekdays", "valid_from", "valid_until", "hours", "procedures", "note")
@@ -193,48 +194,21 @@ def service_file_text(declarations: list[Declaration]) -> str:
 
 
 def parse_service_file(raw: bytes, source: str) -> ServiceFile:
-    try:
-        text = raw.decode("utf-8-sig")  # spreadsheets often save UTF-8 with a BOM
-    except UnicodeDecodeError as exc:
-        raise ServiceFileError(source, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    _check_header(reader.fieldnames, source)
     found: list[Declaration] = []
     seen: dict[tuple, int] = {}
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise ServiceFileError(source, reader.line_num, f"unreadable CSV: {exc}") from exc
-        declaration = _row(row, source, reader.line_num)
+    for line, values in csvfile.rows(raw, source, required=REQUIRED_COLUMNS, known=COLUMNS, error=ServiceFileError):
+        declaration = _declaration(values, source, line)
         key = (declaration.commune_code, declaration.kind, declaration.date, declaration.weekdays,
                declaration.valid_from, declaration.valid_until)
         if key in seen:
-            raise ServiceFileError(source, reader.line_num, f"the same {declaration.kind.value} for commune "
+            raise ServiceFileError(source, line, f"the same {declaration.kind.value} for commune "
                                    f"{declaration.commune_code} is already declared on line {seen[key]}")
-        seen[key] = reader.line_num
+        seen[key] = line
         found.append(declaration)
     return ServiceFile(source=source, digest=hashlib.sha256(raw).hexdigest(), declarations=tuple(found))
 
 
-def _check_header(fieldnames: list[str] | None, source: str) -> None:
-    if not fieldnames:
-        raise ServiceFileError(source, 1, "empty file: expected a header row")
-    names = [n.strip() for n in fieldnames]
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
-    unknown = [n for n in names if n not in COLUMNS]
-    if missing:
-        raise ServiceFileError(source, 1, f"missing column(s): {', '.join(missing)}")
-    if unknown:
-        raise ServiceFileError(source, 1, f"unknown column(s): {', '.join(unknown)}; known: {', '.join(COLUMNS)}")
-
-
-def _row(row: dict, source: str, line: int) -> Declaration:
-    if None in row:  # DictReader puts surplus cells under the None key
-        raise ServiceFileError(source, line, f"{len(row[None])} more cell(s) than the header has columns")
-    values = {k.strip(): v for k, v in row.items() if v is not None and v.strip() != ""}
+def _declaration(values: dict[str, str], source: str, line: int) -> Declaration:
     try:
         return Declaration.model_validate({**values, "line": line})
     except ValidationError as exc:
