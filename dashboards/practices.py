@@ -1,8 +1,7 @@
 """The panels of the communes' service practices: no-appointment days, weekend and village service,
 766 §5.4 satisfaction, and the late-data map.
 
-Each panel carries what the dashboards' panel source needs (the fields of its ``Panel``:
-key, Vietnamese and English titles, description, SQL, visualisation, unit, size, thresholds).
+Each panel is a ``dashboards.model.Panel``, like every other panel of the IOC.
 The SQL is written for Grafana's ClickHouse data source: ``{db}`` is the database,
 ``@scope(column)`` the commune filter (``1`` on the province overview, ``column = '${commune}'``
 on the commune drill-down), and "now" is the end of the dashboard's range (``$__toTime``), never
@@ -13,44 +12,17 @@ The measures and their sources are in docs/domain.md ("Service practices", "Sati
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from dashboards.model import Panel
+from dashboards.sql import TODAY, with_commune_names
 from sinks import practice_schema as ps
-from sinks import schema
 
-TZ = "'Asia/Ho_Chi_Minh'"
-NOW = "$__toTime"
-TODAY = f"toDate({NOW}, {TZ})"
 LAST_30_DAYS = f"day > {TODAY} - 30 AND day <= {TODAY}"
 T_RATES = "{db}." + ps.SAMEDAY_RATES
 T_SERVICE = "{db}." + ps.SERVICE
 T_SATISFACTION = "{db}." + ps.SATISFACTION
 T_LATE = "{db}." + ps.LATE_DATA
-T_COMMUNES = "{db}." + schema.COMMUNES
 SERVICE_NAMES = "transform(service, ['weekend_service', 'village_service'], ['Ngày nghỉ vì Nhân dân', 'Về thôn'], service)"
 RATE_STEPS = ((None, "red"), (0.7, "orange"), (0.9, "green"))
-
-
-@dataclass(frozen=True)
-class Panel:
-    key: str
-    title: str
-    title_en: str
-    description: str
-    sql: str
-    viz: str  # stat, timeseries, table, bargauge, barchart
-    unit: str = "short"
-    width: int = 6
-    height: int = 4
-    source: str = "clickhouse"
-    time_series: bool = False
-    decimals: int | None = None
-    thresholds: tuple[tuple[float | None, str], ...] = ((None, "green"),)
-
-
-def with_commune_names(inner: str, code: str = "commune_code") -> str:
-    return (f"SELECT ifNull(nullIf(c.name, ''), q.{code}) AS commune_name, q.* FROM ({inner}) AS q "
-            f"LEFT JOIN (SELECT code, any(name) AS name FROM {T_COMMUNES} GROUP BY code) AS c ON c.code = q.{code}")
 
 
 _SAME_DAY = f"""SELECT commune_code,
