@@ -18,12 +18,14 @@ decodes, folds and re-encodes exactly as before.
 from __future__ import annotations
 
 import enum
-import json
 import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Mapping
 
 import msgspec
+
+from onestop import jsontext
+from onestop.jsontext import nesting_depth  # noqa: F401  (part of the contract's API)
 from msgspec import UNSET, UnsetType
 
 SCHEMA_VERSION = 1  # the major version on the wire: a 1.x event carries 1
@@ -355,34 +357,11 @@ def decode_lenient(raw: bytes) -> DecodedEvent:
     return DecodedEvent(event, extras)
 
 
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-
-
-def nesting_depth(raw: bytes) -> int:
-    """How deep arrays and objects nest in JSON text (0 for a scalar), without parsing it."""
-    if raw.count(b"[") + raw.count(b"{") <= MAX_NESTING:  # the usual flat event: nothing to scan
-        return raw.count(b"[") + raw.count(b"{")
-    depth = deepest = 0
-    for byte in _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS):
-        depth += 1 if byte in b"[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
-
-
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-
-
 def _refuse_duplicate_keys(raw: bytes) -> None:
-    def pairs(items: list[tuple[str, Any]]) -> dict:
-        keys = [k for k, _ in items]
-        if len(set(keys)) != len(keys):
-            repeated = next(k for k in keys if keys.count(k) > 1)
-            raise ContractError("duplicate_key", f"key `{repeated}` appears more than once in one object",
-                                repeated if repeated in KNOWN_FIELDS else None)
-        return {}
-
-    # Numbers stay text: only the structure matters here, and Python would refuse >4300-digit integers.
-    json.loads(raw, object_pairs_hook=pairs, parse_int=str, parse_float=str, parse_constant=str)
+    repeated = jsontext.repeated_key(raw)
+    if repeated is not None:
+        raise ContractError("duplicate_key", f"key `{repeated}` appears more than once in one object",
+                            repeated if repeated in KNOWN_FIELDS else None)
 
 
 def _contract_error(text: str) -> ContractError:

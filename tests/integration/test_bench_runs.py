@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
+from bench_runner import run_benchmark
 
 pytestmark = pytest.mark.integration
-
-LIMIT_S = 420
 
 
 def test_benchmark_prints_a_rate_for_each_path_and_exits_0(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.bench.run", "--events", "3000", "--partitions", "4",
-                             "--json", str(out)],
-                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        stdout, _ = proc.communicate(timeout=LIMIT_S)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)  # the benchmark stops its broker and children on SIGTERM
-        stdout, _ = proc.communicate(timeout=120)
-        pytest.fail(f"benchmark still running after {LIMIT_S}s:\n{stdout[-3000:]}")
-    assert proc.returncode == 0, stdout[-3000:]
+    stdout = run_benchmark("tests.bench.run", "--events", "3000", "--partitions", "4", "--json", str(out))
     for path in ("raw", "noop", "worker"):
         assert re.search(rf"^{path}\s+[\d,]+\s+[\d.]+\s+[\d,]+\s", stdout, re.MULTILINE), (path, stdout[-3000:])
     doc = json.loads(out.read_text())
@@ -48,17 +30,8 @@ def test_benchmark_prints_a_rate_for_each_path_and_exits_0(tmp_path: Path) -> No
 @pytest.mark.skipif(shutil.which("prometheus-alertmanager") is None, reason="prometheus-alertmanager not installed")
 def test_alert_latency_benchmark_prints_percentiles_and_exits_0(tmp_path: Path) -> None:
     out = tmp_path / "alerts.json"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.bench.alert_latency", "--dossiers", "6", "--spread", "3",
-                             "--partitions", "4", "--json", str(out)],
-                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        stdout, _ = proc.communicate(timeout=LIMIT_S)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)
-        stdout, _ = proc.communicate(timeout=120)
-        pytest.fail(f"alert benchmark still running after {LIMIT_S}s:\n{stdout[-3000:]}")
-    assert proc.returncode == 0, stdout[-3000:]
+    stdout = run_benchmark("tests.bench.alert_latency", "--dossiers", "6", "--spread", "3", "--partitions", "4",
+                           "--json", str(out), what="alert benchmark")
     assert re.search(r"^due → webhook, minus group_wait\s+6\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", stdout,
                      re.MULTILINE), stdout[-3000:]
     doc = json.loads(out.read_text())
