@@ -27,6 +27,7 @@ from streams.clock import Clock
 from streams.counters import Counters
 from streams.deadlines import DeadlineIndex
 from streams.evaluate import Evaluator, age_bucket
+from streams.alert_facts import ALERTING, alert_reason, owes_alert, with_held
 from streams.model import (MAX_STORED_BYTES, Alert, StoredDossier, alert_id, decode_stored, encode_stored,
                            storage_problem)
 from streams.scope import RecordScope, Store
@@ -39,7 +40,6 @@ CLOCK_EVENTS = frozenset({
     EventType.SUPPLEMENT_RECEIVED, EventType.FINANCIAL_OBLIGATION_REQUESTED,
     EventType.FINANCIAL_OBLIGATION_FULFILLED,
 })
-ALERTING = {"due_soon", "overdue"}
 
 
 @dataclass
@@ -170,7 +170,7 @@ class Processor:
     def _track(self, partition: int, stored: StoredDossier) -> None:
         dossier_id = stored.state.dossier_id
         owed, gaps = self.owed.setdefault(partition, set()), self.gaps.setdefault(partition, set())
-        (owed.add if _owes_alert(stored) else owed.discard)(dossier_id)
+        (owed.add if owes_alert(stored) else owed.discard)(dossier_id)
         (gaps.add if stored.state.pending else gaps.discard)(dossier_id)
 
     def _schedule(self, scope: RecordScope, dossier_id: str, when: datetime | None) -> None:
@@ -267,7 +267,7 @@ class Processor:
             return
         for dossier_id in sorted(owed):
             stored = _load(scope.get(dossier_id.encode()))
-            if stored is not None and _owes_alert(stored):
+            if stored is not None and owes_alert(stored):
                 self._save(partition, stored, self._rejudge(stored, now), scope, fx, now)
 
     def _alerts(self, partition: int, before: StoredDossier | None, after: StoredDossier, fx: Effects,
@@ -275,18 +275,18 @@ class Processor:
         if after.active_alert and (after.sla not in ALERTING or after.judged_due_at != (before and before.judged_due_at)):
             after = self._emit(after, "cleared", now, fx, clears=after.active_alert)
         if after.sla not in ALERTING:
-            return _held(after, False)
+            return with_held(after, False)
         kind = "escalation" if after.escalated else after.sla
         if kind == "due_soon" and not after.held and (before is None or before.sla != "within_due"):
             # Same-day procedures are born inside the due-soon window: the panels count them,
             # but nobody is paged until a dossier *enters* the window or goes overdue.
             return after
         if alert_id(after.state.dossier_id, kind, after.judged_due_at) in after.alerts:
-            return _held(after, False)
+            return with_held(after, False)
         if not self.clock.live(partition):
             # Catching up: the alert is owed, and the stored dossier says so, so a crash cannot lose it.
-            return _held(after, True)
-        return _held(self._emit(after, kind, now, fx), False)
+            return with_held(after, True)
+        return with_held(self._emit(after, kind, now, fx), False)
 
     def _emit(self, stored: StoredDossier, kind: str, now: datetime, fx: Effects, clears: str | None = None) -> StoredDossier:
         st = stored.state
@@ -298,7 +298,7 @@ class Processor:
             receiving_commune_code=st.commune_code, procedure_code=st.procedure_code, field=stored.field,
             due_at=stored.judged_due_at, original_due_at=st.original_due_at, fired_at=now,
             clock=self.clock.mode, clears=clears,
-            reason=_reason(stored, kind),
+            reason=alert_reason(stored, kind),
         ))
         return msgspec.structs.replace(stored, alerts=(*stored.alerts, aid), active_alert=None if clears else aid)
 
@@ -358,27 +358,6 @@ def _load(raw: bytes | None) -> StoredDossier | None:
     return decode_stored(raw) if raw is not None else None
 
 
-def _held(stored: StoredDossier, held: bool) -> StoredDossier:
-    return stored if stored.held is held else msgspec.structs.replace(stored, held=held)
-
-
-def _owes_alert(stored: StoredDossier) -> bool:
-    """An open dossier due soon or overdue whose alert was decided but is not recorded as sent.
-
-    ``held`` says so for alerts decided while the partition caught up. An overdue dossier without
-    its alert id is owed one too (a state stored before ``held`` existed); a due-soon one without
-    ``held`` is not: it was born inside the window, which is counted but not paged.
-    """
-    if stored.sla not in ALERTING or not stored.state.is_open:
-        return False
-    if stored.held:
-        return True
-    if stored.sla == "due_soon" and not stored.escalated:
-        return False
-    kind = "escalation" if stored.escalated else stored.sla
-    return alert_id(stored.state.dossier_id, kind, stored.judged_due_at) not in stored.alerts
-
-
 def _track_gap(before: StoredDossier | None, after: StoredDossier, now: datetime) -> StoredDossier:
     """Since when the dossier has waited for a missing seq, on the partition's clock (None: it does not)."""
     state = after.state
@@ -396,13 +375,3 @@ def _span(seqs: Iterable[int]) -> str:
     if not seqs:
         return "none"
     return str(seqs[0]) if len(seqs) == 1 else f"{seqs[0]}–{seqs[-1]}"
-
-
-def _reason(stored: StoredDossier, kind: str) -> str:
-    due = stored.judged_due_at.isoformat() if stored.judged_due_at else "?"
-    return {
-        "due_soon": f"due {due}, within the due-soon horizon",
-        "overdue": f"due {due} has passed",
-        "escalation": f"still overdue several working days after {due}",
-        "cleared": f"no longer due soon or overdue (status {stored.state.status})",
-    }[kind]
