@@ -19,6 +19,7 @@ from rich.console import Console
 
 from onestop.settings import Settings, get_settings
 from onestop_cli.options import settings_options
+from onestop_cli.output import write_or_check
 from producers.gateway_settings import GatewaySettings
 
 console = Console(stderr=True)
@@ -102,15 +103,7 @@ def openapi(
     from producers.gateway import openapi_text
 
     text = openapi_text()
-    if check:
-        if not out.exists() or out.read_text(encoding="utf-8") != text:
-            console.print(f"[red]{out} is out of date; run `onestop gateway openapi`[/red]")
-            raise typer.Exit(1)
-        console.print(f"{out} is up to date")
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {out}")
+    write_or_check(out, text, check=check, command="onestop gateway openapi")
 
 
 def register(root: typer.Typer) -> None:

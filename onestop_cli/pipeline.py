@@ -12,7 +12,7 @@ from rich.console import Console
 
 from onestop.settings import Settings, get_settings
 from onestop_cli.options import settings_options
-from onestop_cli.output import print_rows
+from onestop_cli.output import print_rows, write_or_check
 
 console = Console()
 
@@ -119,15 +119,7 @@ def schema(
     from onestop.events import json_schema
 
     text = json.dumps(json_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-    if check:
-        if not out.exists() or out.read_text(encoding="utf-8") != text:
-            console.print(f"[red]{out} is out of date; run `onestop schema`[/red]")
-            raise typer.Exit(1)
-        console.print(f"{out} is up to date")
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {out}")
+    write_or_check(out, text, check=check, command="onestop schema")
 
 
 def config() -> None:
