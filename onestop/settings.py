@@ -113,7 +113,12 @@ class Settings(BaseSettings):
 
     # Sink
     sink_group: str = Field("onestop-sink", description="Consumer group of the ClickHouse writer.")
-    sink_batch_size: int = Field(5000, ge=1, description="Maximum events per ClickHouse insert.")
+    sink_batch_size: int = Field(5000, ge=1, description="Records the ClickHouse writer gathers before it writes.")
+    sink_linger_s: float = Field(0.25, gt=0, le=60, description=(
+        "Longest a record waits in the ClickHouse writer's batch before it is written, so a quiet commune "
+        "is not held back by a full one."))
+    sink_retry_max_s: float = Field(30.0, gt=0, description=(
+        "Longest pause between the ClickHouse writer's retries while the store is down."))
 
     # Alert router: dossier.alerts -> Alertmanager (docs/alerting.md)
     alertmanager_url: str = Field("http://127.0.0.1:9093", description="Alertmanager the alert router posts to (API v2).")

@@ -63,3 +63,60 @@ class CounterBatch(msgspec.Struct, frozen=True, kw_only=True):
     epoch: int = 0  # version of the partition's last rebuild: its rows with a lower version are void
     as_of: datetime | None  # the partition's clock when published
     rows: list[tuple]  # (family, *key, count)
+
+
+class DossierRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One message on the compacted ``dossier.state`` topic: the current state of one dossier.
+
+    ``version`` grows with every change the record can show (``dossier_version``), so a store
+    that keeps the highest version per dossier holds the latest state however often, and in
+    whatever order, records are delivered again."""
+
+    dossier_id: str
+    version: int
+    status: int | None
+    commune_code: str  # receiving unit
+    handling_commune_code: str
+    procedure_code: str
+    field: str
+    channel: int
+    submitted_at: datetime | None
+    accepted_at: datetime | None
+    finished_at: datetime | None
+    returned_at: datetime | None
+    original_due_at: datetime | None
+    due_at: datetime | None  # effective: the latest extension, else the original
+    judged_due_at: datetime | None  # the instant the SLA class was judged against
+    sla_class: str | None  # open dossiers: within_due, due_soon, overdue
+    escalated: bool
+    outcome: str | None  # finished dossiers: before_due, on_due, overdue
+    paused: bool  # the SLA clock stands still (waiting for a supplement, or a financial obligation that pauses)
+    supplement_count: int
+    extension_count: int
+    calendar_version: str | None
+    procedure_version: str | None
+    last_seq: int
+    last_event_at: datetime | None
+    source_partition: int
+
+
+SLA_STAGES = {None: 0, "within_due": 1, "due_soon": 2, "overdue": 3}
+VERSION_STEPS = 8  # stages of one seq: none, within_due, due_soon, overdue, escalated, finished
+
+
+def dossier_version(last_seq: int, sla_class: str | None, escalated: bool, finished: bool) -> int:
+    """Grows with the seq, and within one seq with the SLA stage (which only moves forward in time)."""
+    stage = 5 if finished else 4 if escalated else SLA_STAGES.get(sla_class, 0)
+    return last_seq * VERSION_STEPS + stage
+
+
+_record_json = msgspec.json.Encoder()
+_record_dec = msgspec.json.Decoder(DossierRecord)
+
+
+def encode_dossier(record: DossierRecord) -> bytes:
+    return _record_json.encode(record)
+
+
+def decode_dossier(raw: bytes) -> DossierRecord:
+    return _record_dec.decode(raw)

@@ -82,7 +82,8 @@ WORKER_SETTINGS = ("clock", "app_id", "web_host", "web_port", "metrics_port", "a
                    "result_ready_while_waiting", "sla_boundary", "event_clock_quorum", "occurred_at_max_ahead_s",
                    "occurred_at_floor", "import_occurred_at_floor", "calendar_override", "catalogue_file",
                    "service_calendar_file", *KAFKA, "home", "log_level")
-SINK_SETTINGS = ("clickhouse_dsn", "clickhouse_database", "sink_group", "sink_batch_size", "metrics_port",
+SINK_SETTINGS = ("clickhouse_dsn", "clickhouse_database", "sink_group", "sink_batch_size", "sink_linger_s",
+                 "sink_retry_max_s", "metrics_port",
                  "occurred_at_max_ahead_s", "occurred_at_floor", "import_occurred_at_floor", "catalogue_file", *KAFKA,
                  "home", "log_level")
 

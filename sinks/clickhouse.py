@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from onestop.communes import all_communes
 from onestop.settings import Settings
-from sinks import panel_indexes, schema
+from sinks import migrations, schema
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ def _redact(dsn: str) -> str:
 
 
 def ensure_schema(client: Client, database: str) -> None:
-    for stmt in schema.ddl(database) + panel_indexes.statements(database):
-        client.command(stmt)
+    """Apply pending migrations (``sinks.migrations``) and load the communes dimension."""
+    migrations.migrate(client, database)
     _load_communes(client, database)
 
 

@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
-from sinks import practice_schema, schema
+from sinks import history_schema, practice_schema, schema
 
 Check = Callable[[Any], bool]
 
@@ -106,7 +106,7 @@ _ADD_COLUMN = re.compile(r"ALTER TABLE \{db\}\.(\w+) ADD COLUMN IF NOT EXISTS (\
 @lru_cache(maxsize=None)
 def table_types(table: str) -> dict[str, str]:
     """The table's columns as created, and as later statements add to them."""
-    tables = {**schema.TABLES, **practice_schema.TABLES}
+    tables = {**schema.TABLES, **practice_schema.TABLES, **history_schema.TABLES}
     types = column_types(tables[table])
     for statement in practice_schema.ALTERS:
         match = _ADD_COLUMN.match(statement.strip())

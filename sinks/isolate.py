@@ -52,11 +52,14 @@ class Message(Protocol):
 
 @dataclass(frozen=True)
 class RecordRows:
-    """The rows one record gives one table."""
+    """The rows one record gives one table (and, once batches of several partitions are merged, where it
+    came from)."""
 
     offset: int
     value: bytes
     rows: list[list[Any]]
+    topic: str = ""
+    partition: int = -1
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def convert(topic: str, partition: int, messages: Iterable[Message], to_rows: Co
             continue
         for table, rows in tables.items():
             if rows:
-                out.tables.setdefault(table, []).append(RecordRows(m.offset, value, rows))
+                out.tables.setdefault(table, []).append(RecordRows(m.offset, value, rows, topic, partition))
     return out
 
 
@@ -125,9 +128,9 @@ def insert_isolated(topic: str, partition: int, items: Sequence[RecordRows],
         except Exception as exc:
             error = exc
         item = part[0]
-        log.warning("%s[%d]@%d: the store refused the record's rows: %s", topic, partition, item.offset, error)
-        refused.append(Refused(topic, partition, item.offset, item.value, INSERT_REFUSED,
-                               f"{type(error).__name__}: {error}"))
+        where = (item.topic or topic, item.partition if item.partition >= 0 else partition)
+        log.warning("%s[%d]@%d: the store refused the record's rows: %s", *where, item.offset, error)
+        refused.append(Refused(*where, item.offset, item.value, INSERT_REFUSED, f"{type(error).__name__}: {error}"))
     return refused
 
 

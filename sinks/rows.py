@@ -17,7 +17,8 @@ from onestop import dlq, events
 from onestop.admission import AdmissionRules, admit, receipt_time
 from onestop.events import UNSET
 from onestop.lateness import arrival
-from onestop.wire import CounterBatch, decode_alert
+from onestop.wire import CounterBatch, decode_alert, decode_dossier
+from sinks import history_schema as history
 from sinks import practice_schema as practices
 from sinks import schema
 from sinks.isolate import BadRecord
@@ -49,13 +50,19 @@ COLUMNS: dict[str, list[str]] = {
     practices.SERVICE_PARTS: ["day", "commune_code", "service", "reception_point", "procedure_code",
                               "beneficiary_group", "n", "source_partition", "version"],
     practices.SATISFACTION_PARTS: ["month", "commune_code", "measure", "n", "source_partition", "version"],
+    history.DOSSIERS: [
+        "dossier_id", "status", "commune_code", "handling_commune_code", "procedure_code", "field", "channel",
+        "submitted_at", "accepted_at", "finished_at", "returned_at", "original_due_at", "due_at", "judged_due_at",
+        "sla_class", "escalated", "outcome", "paused", "supplement_count", "extension_count", "calendar_version",
+        "procedure_version", "last_seq", "last_event_at", "source_partition", "version", "kafka_offset"],
     practices.DELIVERIES: ["event_id", "dossier_id", "commune_code", "occurred_at", "arrived_at", "spooled",
                            "kafka_partition", "kafka_offset"],
 }
 _DAY_KEYED = {"sameday": practices.SAMEDAY_PARTS, "service": practices.SERVICE_PARTS,
               "satisfaction": practices.SATISFACTION_PARTS}
 _batch = msgspec.json.Decoder(CounterBatch)
-__all__ = ["COLUMNS", "BadRecord", "Rows", "alert_rows", "counter_rows", "dead_letter_rows", "event_rows"]
+__all__ = ["COLUMNS", "BadRecord", "Rows", "alert_rows", "counter_rows", "dead_letter_rows", "dossier_rows",
+           "event_rows"]
 
 
 def event_rows(raw: bytes, partition: int, offset: int, *, rules: AdmissionRules | None = None,
@@ -124,6 +131,20 @@ def alert_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime
     return {schema.ALERTS: [[a.alert_id, a.kind, a.dossier_id, a.commune_code, a.receiving_commune_code,
                              a.procedure_code, a.field, a.due_at, a.original_due_at, a.fired_at, a.clock,
                              a.reason, a.clears]]}
+
+
+def dossier_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None,
+                 headers: list | None = None) -> Rows:
+    """A dossier's published state (``dossier.state``) as its row of ``dossiers``."""
+    try:
+        d = decode_dossier(raw)
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRecord(f"{type(exc).__name__}: {exc}") from None
+    return {history.DOSSIERS: [[
+        d.dossier_id, d.status, d.commune_code, d.handling_commune_code, d.procedure_code, d.field, d.channel,
+        d.submitted_at, d.accepted_at, d.finished_at, d.returned_at, d.original_due_at, d.due_at, d.judged_due_at,
+        d.sla_class, d.escalated, d.outcome, d.paused, d.supplement_count, d.extension_count, d.calendar_version,
+        d.procedure_version, d.last_seq, d.last_event_at, d.source_partition, d.version, offset]]}
 
 
 def dead_letter_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None,

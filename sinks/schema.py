@@ -12,8 +12,6 @@ Rules every table follows (they make at-least-once delivery safe):
 
 from __future__ import annotations
 
-from sinks import practice_schema
-
 DEDUP = "non_replicated_deduplication_window = 10000"
 
 EVENTS = "dossier_events"
@@ -140,11 +138,3 @@ GROUP BY granularity, period_start, commune_code, procedure_code, field, outcome
 HAVING dossiers != 0""",
 }
 
-
-def ddl(database: str) -> list[str]:
-    stmts = [f"CREATE DATABASE IF NOT EXISTS {database}"]
-    stmts += [sql.format(db=database).strip() for sql in TABLES.values()]
-    stmts += [sql.format(db=database).strip() for sql in (*practice_schema.TABLES.values(), *practice_schema.ALTERS)]
-    stmts += [sql.format(db=database).strip() for sql in VIEWS.values()]
-    stmts += [sql.format(db=database).strip() for sql in practice_schema.VIEWS.values()]
-    return stmts

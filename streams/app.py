@@ -6,7 +6,8 @@ keyed by dossier_id) in batches (``stream.noack_take``: up to
 and hands each record to the ``Processor``. The ``dossier-state`` table
 (RocksDB, changelog-backed) holds every dossier. It is only written by the
 agent, at the end of a batch, never from a timer. A batch ends in this
-order: its alerts and dead letters are acknowledged by Kafka, then the
+order: its alerts, dead letters and the public state of every dossier it
+changed (``dossier.state``, ``streams.published``) are acknowledged by Kafka, then the
 dossier states that remember them are (one record batch per changelog
 partition, ``streams.outbox``), then those states are applied to RocksDB
 (``streams.state``), and only then are the input records acknowledged.
@@ -46,6 +47,7 @@ from telemetry.shared import DLQ
 from streams.model import decode_stored, encode_alert
 from streams.outbox import KafkaOutbox, Outbox, OutRecord
 from streams.processor import Effects, Processor
+from streams.published import changed_records, encoded
 from streams.refetch import read_range
 from streams.state import OFFSET_KEY, BatchState, OffsetGuard, PartitionView, TableState
 
@@ -226,6 +228,8 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
             for alert in fx.alerts:
                 ALERTS.labels(alert.kind).inc()
                 out.append(OutRecord(settings.topic_alerts, alert.dossier_id.encode(), encode_alert(alert)))
+            for partition, key, value in encoded(changed_records(held.writes, processor.evaluator.paused)):
+                out.append(OutRecord(settings.topic_state, key, value, partition))
             await outbox.publish(out)
             state.apply(held.writes, await outbox.publish_partitions(state.changelog, held.writes))
         except Exception as exc:

@@ -58,7 +58,7 @@ class Evaluator:
         sla = verdict.timeliness.value if verdict.timeliness is not None else Timeliness.WITHIN_DUE.value
         due = verdict.judged_due_at
         escalated = sla == Timeliness.OVERDUE.value and due is not None and self._overdue_days(due, now) >= self.escalate_after
-        return OpenVerdict(sla, escalated, due, self._paused(state))
+        return OpenVerdict(sla, escalated, due, self.paused(state))
 
     def resolved_outcome(self, state: DossierState) -> str | None:
         if state.finished_at is None or state.accepted_at is None:
@@ -67,7 +67,8 @@ class Evaluator:
                            policy=self.policy)
         return verdict.timeliness.value if verdict.timeliness is not None else None
 
-    def _paused(self, state: DossierState) -> bool:
+    def paused(self, state: DossierState) -> bool:
+        """Whether the SLA clock stands still for ``state``."""
         if state.status == 5:
             return True
         if state.status == 6:

@@ -1,0 +1,136 @@
+"""The numbered schema migrations of the store, and the table that records which were applied.
+
+Each migration is a list of idempotent statements (``IF NOT EXISTS``), so
+applying one again, or applying the first ones to a store made before
+migrations existed, changes nothing. ``migrate`` applies the pending ones in
+order and records each in ``schema_migrations`` with a checksum of its
+statements; it refuses a store whose recorded schema is newer than this code.
+
+Add a migration by appending to ``MIGRATIONS``; never edit an applied one
+(``onestop db status`` shows a changed checksum).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Protocol, Sequence
+
+from sinks import history_schema, panel_indexes, practice_schema, schema
+
+log = logging.getLogger(__name__)
+
+LEDGER = "schema_migrations"
+LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {{db}}.{LEDGER} (
+    version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree ORDER BY version
+SETTINGS {schema.DEDUP}"""
+
+
+class Client(Protocol):
+    def command(self, cmd: str) -> object: ...
+    def query(self, query: str, parameters: dict | None = None) -> object: ...
+
+
+class SchemaTooNew(RuntimeError):
+    """The store was migrated by a newer onestop than this one."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: Callable[[str], list[str]]  # database -> statements, in order
+
+    def checksum(self) -> str:
+        return hashlib.sha256("\n;\n".join(self.statements("{db}")).encode()).hexdigest()[:16]
+
+
+def _fmt(*groups: dict[str, str] | Sequence[str]) -> Callable[[str], list[str]]:
+    def statements(db: str) -> list[str]:
+        out: list[str] = []
+        for group in groups:
+            for sql in (group.values() if isinstance(group, dict) else group):
+                out.append(sql.format(db=db).strip())
+        return out
+    return statements
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "events, counters, alerts, dead letters, communes", _fmt(schema.TABLES, schema.VIEWS)),
+    Migration(2, "service practices and late data", _fmt(practice_schema.TABLES, practice_schema.ALTERS,
+                                                          practice_schema.VIEWS)),
+    Migration(3, "raw events by type (panel projection)", lambda db: panel_indexes.statements(db)),
+    Migration(4, "dossiers: current state of every dossier", _fmt({k: history_schema.TABLES[k] for k in (
+        history_schema.DOSSIERS,)}, {history_schema.DOSSIERS_NOW: history_schema.VIEWS[history_schema.DOSSIERS_NOW]})),
+    Migration(5, "per-minute and per-day history, raw events without duplicates", _fmt(
+        {k: v for k, v in history_schema.TABLES.items() if k != history_schema.DOSSIERS},
+        history_schema.MATERIALIZED,
+        {k: v for k, v in history_schema.VIEWS.items() if k != history_schema.DOSSIERS_NOW})),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+@dataclass(frozen=True)
+class Status:
+    version: int
+    name: str
+    applied_at: datetime | None  # None: pending
+    checksum_ok: bool = True  # False: the applied statements differ from this code's
+
+
+def applied(client: Client, database: str) -> dict[int, tuple[str, datetime]]:
+    """version -> (checksum, applied_at) of what the store records; empty if it has no ledger yet."""
+    exists = client.query(f"SELECT count() FROM system.tables WHERE database = %(db)s AND name = '{LEDGER}'",
+                          parameters={"db": database}).result_rows[0][0]  # type: ignore[attr-defined]
+    if not exists:
+        return {}
+    rows = client.query(f"SELECT version, argMax(checksum, applied_at), max(applied_at) "  # type: ignore[attr-defined]
+                        f"FROM {database}.{LEDGER} GROUP BY version").result_rows
+    return {int(v): (c, at) for v, c, at in rows}
+
+
+def status(client: Client, database: str) -> list[Status]:
+    done = applied(client, database)
+    out = [Status(m.version, m.name, done[m.version][1] if m.version in done else None,
+                  m.version not in done or done[m.version][0] == m.checksum()) for m in MIGRATIONS]
+    out += [Status(v, "(unknown to this onestop)", at) for v, (_, at) in sorted(done.items()) if v > LATEST]
+    return out
+
+
+def check_not_newer(done: dict[int, tuple[str, datetime]], database: str) -> None:
+    newer = sorted(v for v in done if v > LATEST)
+    if newer:
+        raise SchemaTooNew(
+            f"the store's schema ({database}) is at migration {newer[-1]}, newer than this onestop-ioc knows "
+            f"(up to {LATEST}); upgrade onestop-ioc, or point ONESTOP_CLICKHOUSE_DSN at another store")
+
+
+def migrate(client: Client, database: str, *, progress: Callable[[Migration], None] | None = None) -> list[Migration]:
+    """Apply the pending migrations in order; return those applied (none when the store is up to date)."""
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    done = applied(client, database)
+    check_not_newer(done, database)
+    client.command(LEDGER_DDL.format(db=database))
+    ran = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        if progress:
+            progress(migration)
+        for statement in migration.statements(database):
+            client.command(statement)
+        stamp = datetime.now(timezone.utc)
+        client.command(f"INSERT INTO {database}.{LEDGER} (version, name, checksum, applied_at) "
+                       f"SETTINGS insert_deduplication_token = 'migration-{migration.version}' VALUES "
+                       f"({migration.version}, '{_quote(migration.name)}', '{migration.checksum()}', "
+                       f"'{stamp.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}')")
+        log.info("applied migration %d: %s", migration.version, migration.name)
+        ran.append(migration)
+    return ran
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
