@@ -58,3 +58,33 @@ def test_every_raw_event_is_stored_once(pipeline_run):
     _, [(count, distinct)] = query(
         client, f"SELECT count(), uniqExact(event_id) FROM {settings.clickhouse_database}.dossier_events FINAL")
     assert (count, distinct) == (len(evs), len(evs))
+
+
+def test_the_dossiers_table_holds_the_current_state_of_every_dossier(pipeline_run):
+    settings, client, evs = pipeline_run
+    facts = dossier_facts(evs)
+    last_seq: dict[str, int] = {}
+    supplements: dict[str, int] = {}
+    for e in evs:
+        last_seq[e.dossier_id] = max(last_seq.get(e.dossier_id, 0), e.seq)
+        if e.event_type.value == "supplement_requested":
+            supplements[e.dossier_id] = supplements.get(e.dossier_id, 0) + 1
+    db = settings.clickhouse_database
+    _, [(rows, distinct)] = query(client, f"SELECT count(), uniqExact(dossier_id) FROM {db}.dossiers FINAL")
+    assert rows == distinct == len(facts)
+    _, rows = query(client, f"SELECT dossier_id, status, handling_commune_code, last_seq, supplement_count, "
+                            f"sla_class, finished_at FROM {db}.dossiers_now")
+    got = {r[0]: r[1:] for r in rows}
+    open_statuses = {2, 4, 5, 6}
+    for dossier_id, f in facts.items():
+        status, handling, seq, supplement_count, sla_class, finished_at = got[dossier_id]
+        assert (status in open_statuses) == f.open, dossier_id
+        assert handling == f.handling and seq == last_seq[dossier_id], dossier_id
+        assert supplement_count == supplements.get(dossier_id, 0), dossier_id
+        assert (sla_class is not None) == f.open, dossier_id
+        if f.resolved and "result_ready" in f.kinds:
+            assert finished_at is not None, dossier_id
+    # The operators' backlog from the dossiers agrees with the worker's counters.
+    _, backlog = query(client, f"SELECT handling_commune_code, count() FROM {db}.dossiers_now "
+                               f"WHERE status IN (2, 4, 5, 6) GROUP BY handling_commune_code")
+    assert dict(backlog) == dict(expected_backlog(evs))
