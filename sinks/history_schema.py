@@ -66,7 +66,7 @@ SETTINGS {DEDUP}""",
 MATERIALIZED: dict[str, str] = {
     PER_MINUTE_MV: f"""
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.{PER_MINUTE_MV} TO {{db}}.{PER_MINUTE} AS
-SELECT toStartOfMinute(occurred_at) AS minute, commune_code, handling_commune_code, event_type,
+SELECT toDateTime64(toStartOfMinute(occurred_at), 3, 'UTC') AS minute, commune_code, handling_commune_code, event_type,
        uniqExactState(event_id) AS events
 FROM {{db}}.{EVENTS} GROUP BY minute, commune_code, handling_commune_code, event_type""",
     # Days are local (Asia/Ho_Chi_Minh): the day a commune's staff worked.
