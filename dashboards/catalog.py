@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dashboards import health
+from dashboards import health, practices
 from dashboards import panels as p
 from dashboards.model import Dashboard, Scope
 
@@ -37,8 +37,15 @@ HEALTH = Dashboard(
     "province", health.PANELS, source="prometheus", time_from="now-6h", refresh="30s",
 )
 
-DASHBOARDS = (PROVINCE, COMMUNE, HEALTH)
-LIVE = (PROVINCE, COMMUNE)  # the embedded view reads ClickHouse only
+PRACTICES = Dashboard(
+    "onestop-practices", "Thực hành phục vụ", "Service practices",
+    "How the communes serve: same-day resolution on no-appointment days, weekend and village service, "
+    "the Decision 766 satisfaction score, and how late events reach the province.",
+    "province", practices.PANELS,
+)
+
+DASHBOARDS = (PROVINCE, COMMUNE, PRACTICES, HEALTH)
+LIVE = (PROVINCE, COMMUNE, PRACTICES)  # the embedded view reads ClickHouse only
 
 
 def scoped_panels(dashboard: Dashboard, database: str):  # type: ignore[no-untyped-def]

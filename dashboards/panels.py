@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dashboards.model import Panel
 from dashboards.sql import (AGE_ORDER, ALERT_NAMES, FINISHING, LAST_30_DAYS, NOW, ON_TIME, T_ALERTS, T_BACKLOG,
-                            T_BACKLOG_NOW, T_EVENTS, T_ONTIME, T_THROUGHPUT, TODAY, TODAY_START, TZ, mapping,
+                            T_BACKLOG_NOW, T_DOSSIERS, T_EVENTS, T_ONTIME, T_THROUGHPUT, TODAY, TODAY_START, TZ, mapping,
                             procedure_name, with_commune_names)
 
 RATE_STEPS = ((None, "red"), (0.9, "orange"), (0.97, "green"))
@@ -140,30 +140,21 @@ RANK_OVERDUE = Panel(
 FROM ({with_commune_names(_RANKING)}) WHERE overdue > 0 ORDER BY overdue DESC, commune_code LIMIT 20""",
     "bargauge", width=12, height=10, thresholds=((None, "red"),))
 
-# The latest alert of each dossier decides whether it is on the list: a later alert wins, and at the same
-# instant a new alert wins over a clearing. argMax needs no FINAL (an alert stored twice is the same row
-# twice). First the dossiers whose latest alert is not a clearing (one integer per alert, grouped by the id's
-# hash), then the details of just those.
-_LATEST = "toUnixTimestamp64Milli(fired_at) * 2 + (kind != 'cleared')"
-_STILL_OVERDUE = f"""SELECT cityHash64(dossier_id) FROM {T_ALERTS}
-      WHERE kind IN ('overdue', 'escalation', 'cleared') AND fired_at <= {NOW} AND @scope(commune_code)
-      GROUP BY cityHash64(dossier_id) HAVING argMax(kind = 'cleared', {_LATEST}) = 0"""
-_ACTIVE_ALERTS = f"""SELECT dossier_id, any(commune_code) AS handling, any(procedure_code) AS procedure,
-       any(field) AS field_name, argMax(kind, {_LATEST}) AS last_kind, argMax(due_at, {_LATEST}) AS due
-FROM {T_ALERTS}
-WHERE kind IN ('overdue', 'escalation', 'cleared') AND fired_at <= {NOW} AND @scope(commune_code)
-  AND cityHash64(dossier_id) IN ({_STILL_OVERDUE})
-GROUP BY dossier_id HAVING last_kind IN ('overdue', 'escalation')"""
+# The dossiers' current state (``dossiers``, fed by the worker's dossier.state) holds the due instant the
+# SLA class was judged against, which a pause or an extension moves after the first overdue alert.
+_OVERDUE_DOSSIERS = f"""SELECT dossier_id, handling_commune_code AS handling, procedure_code AS procedure,
+       field AS field_name, if(escalated, 'escalation', 'overdue') AS last_kind, judged_due_at AS due
+FROM {T_DOSSIERS} WHERE sla_class = 'overdue' AND status IN (2, 4, 5, 6) AND @scope(handling_commune_code)"""
 
 OVERDUE_LIST = Panel(
     "overdue_list", "Danh sách hồ sơ quá hạn", "Overdue dossiers",
-    "Dossiers whose latest SLA alert is overdue or escalation (not cleared by a result, an extension or a stop), "
-    "most overdue first. Days overdue count calendar days from the effective due date to today; escalation "
+    "Open dossiers overdue now, from the current state of every dossier, most overdue first. Days overdue count "
+    "calendar days from the due date the dossier is judged against (after pauses and extensions) to today; escalation "
     "means overdue for ONESTOP_ESCALATE_AFTER_WORKING_DAYS working days, reported to the unit's leaders.",
     f"""SELECT dossier_id AS `Hồ sơ`, commune_name AS `Xã/phường xử lý`, {procedure_name('procedure')} AS `Thủ tục`,
        field_name AS `Lĩnh vực`, dateDiff('day', toDate(due, {TZ}), {TODAY}) AS `Số ngày quá hạn`,
        formatDateTime(due, '%d/%m/%Y %H:%i', {TZ}) AS `Hạn xử lý`, {mapping('last_kind', ALERT_NAMES)} AS `Mức cảnh báo`
-FROM ({with_commune_names(_ACTIVE_ALERTS, code="handling")})
+FROM ({with_commune_names(_OVERDUE_DOSSIERS, code="handling")})
 ORDER BY `Số ngày quá hạn` DESC, due, dossier_id LIMIT 100""",
     "table", width=24, height=10)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from onestop.catalogue import default_catalogue
-from sinks import schema
+from sinks import history_schema, schema
 
 TZ = "'Asia/Ho_Chi_Minh'"
 NOW = "$__toTime"
@@ -35,6 +35,7 @@ T_ONTIME = "{db}." + schema.ONTIME
 T_ALERTS = "{db}." + schema.ALERTS
 T_EVENTS = "{db}." + schema.EVENTS
 T_COMMUNES = "{db}." + schema.COMMUNES
+T_DOSSIERS = "{db}." + history_schema.DOSSIERS_NOW
 
 
 def literal(text: str) -> str:

@@ -4,7 +4,7 @@
 processor (``streams.processor.Processor``, the code the Faust agent runs,
 with a dict as its table and every record on one partition so that the event
 clock is one instant), and writes what the worker publishes (counter batches,
-alerts) and the raw events through the sink's row functions into chDB. Only
+alerts, dossier states) and the raw events through the sink's row functions into chDB. Only
 Kafka is left out: these tests are about what the panels read.
 
 ``Truth`` folds the same events with the domain core and judges each dossier
@@ -28,10 +28,13 @@ from onestop.wire import encode_alert
 from onestop.workcal import VN_TZ, default_calendar
 from producers.simulator import SimulationConfig, simulate
 from sinks.clickhouse import ensure_schema, insert
-from sinks.rows import COLUMNS, alert_rows, counter_rows, event_rows
+from onestop.wire import encode_dossier
+from sinks.rows import COLUMNS, alert_rows, counter_rows, dossier_rows, event_rows
 from streams.clock import Clock
 from streams.evaluate import Evaluator
+from streams.model import decode_stored
 from streams.processor import Processor
+from streams.published import dossier_record
 
 CONFIG = SimulationConfig(communes=6, dossiers=1500, seed=3, start=date(2026, 11, 2), days=10)
 _json = msgspec.json.Encoder()
@@ -67,6 +70,11 @@ def seed_store(client, database: str, cfg: SimulationConfig = CONFIG) -> Seeded:
     for batch in processor.counters.drain({0: now}):
         for table, r in counter_rows(_json.encode(batch), 0, 0).items():
             rows[table] += r
+    for key, value in store.items():  # what the worker publishes to dossier.state, as the sink stores it
+        record = None if key.startswith(b"\x00") else dossier_record(decode_stored(value), processor.evaluator.paused)
+        if record is not None:
+            for table, r in dossier_rows(encode_dossier(record), 0, 0).items():
+                rows[table] += r
     for table, r in rows.items():
         insert(client, f"{database}.{table}", r, COLUMNS[table], token=f"seed:{table}")
     return Seeded(now=now, events=evs, alerts=alerts)

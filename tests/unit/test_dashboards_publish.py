@@ -120,7 +120,7 @@ TARGET = Target(clickhouse_password="reader-secret")
 
 def test_publish_creates_the_folder_the_data_sources_and_the_dashboards(grafana):
     saved = publish(connect(grafana.url, token="t0ken"), TARGET)
-    assert saved == ["onestop-province", "onestop-commune", "onestop-pipeline"]
+    assert saved == ["onestop-province", "onestop-commune", "onestop-practices", "onestop-pipeline"]
     assert grafana.folders == {FOLDER_UID: {"uid": FOLDER_UID, "title": "OneStop IOC"}}
     assert set(grafana.sources) == {CLICKHOUSE_UID, PROMETHEUS_UID}
     clickhouse = grafana.sources[CLICKHOUSE_UID]
@@ -165,5 +165,5 @@ def test_the_command_publishes_and_reports(grafana, monkeypatch):
     monkeypatch.setenv("CLICKHOUSE_READER_PASSWORD", "reader-secret")
     result = CliRunner().invoke(app, ["dashboards", "publish", "--grafana-url", grafana.url])
     assert result.exit_code == 0, result.output
-    assert "3 dashboards" in result.output
+    assert "4 dashboards" in result.output
     assert grafana.sources[CLICKHOUSE_UID]["secureJsonData"]["password"] == "reader-secret"
