@@ -61,7 +61,7 @@ def replay_settings(base: Settings, *, stamp: str | None = None, app_id: str | N
         update["partitions"] = partitions
     if not in_place:
         update |= {"topic_metrics": base.topic_metrics + suffix, "topic_alerts": base.topic_alerts + suffix,
-                   "topic_dlq": base.topic_dlq + suffix}
+                   "topic_dlq": base.topic_dlq + suffix, "topic_state": base.topic_state + suffix}
     return base.model_copy(update=update)
 
 
@@ -115,7 +115,7 @@ def run_replay(base: Settings, *, app_id: str | None = None, suffix: str | None 
         raise LookupError(f"topic {base.topic_events} does not exist on {base.kafka_bootstrap}")
     partitions = counts[base.topic_events]
     rs = replay_settings(base, app_id=app_id, suffix=suffix, clock=clock, in_place=in_place, partitions=partitions)
-    outputs = [rs.topic_metrics, rs.topic_alerts, rs.topic_dlq]
+    outputs = [rs.topic_metrics, rs.topic_alerts, rs.topic_dlq, rs.topic_state]
     if in_place:  # the live output topics must exist already; their partition count is theirs
         missing = [t for t in outputs if t not in counts]
         if missing:

@@ -49,9 +49,11 @@ def run_settings(settings: Settings, run: str, home: Path, **extra: object) -> S
         "topic_metrics": f"{settings.topic_events.removesuffix('.events')}.{run}.metrics",
         "topic_alerts": f"{settings.topic_events.removesuffix('.events')}.{run}.alerts",
         "topic_dlq": f"{settings.topic_events.removesuffix('.events')}.{run}.dlq",
+        "topic_state": f"{settings.topic_events.removesuffix('.events')}.{run}.state",
         **extra,
     })
-    create_topics(out, dict.fromkeys((out.topic_metrics, out.topic_alerts, out.topic_dlq), out.partitions))
+    create_topics(out, dict.fromkeys((out.topic_metrics, out.topic_alerts, out.topic_dlq, out.topic_state),
+                                     out.partitions))
     create_changelog(out, out.partitions)  # Faust races its own creation of it when workers start together
     return out
 
