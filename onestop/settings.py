@@ -22,6 +22,7 @@ DEFAULT_FLOOR = date(2025, 7, 1)  # the two-tier local government and its commun
 DEFAULT_IMPORT_FLOOR = date(2015, 1, 1)  # one-stop rules of Decision 09/2015/QĐ-TTg
 EARLIEST_DATE = date(1971, 1, 1)  # onestop.events.EARLIEST: what the stores can hold
 PREFIX = "ONESTOP_"
+TEST_PREFIX = "ONESTOP_TEST_"  # read by the project's test suite (e.g. ONESTOP_TEST_CLICKHOUSE_URL), not by onestop
 log = logging.getLogger(__name__)
 
 
@@ -211,8 +212,9 @@ def unknown_variables(environ: Mapping[str, str] | None = None,
     known = sorted(known_variables(classes))
     out: dict[str, str | None] = {}
     for name in sorted(environ):
-        if name.upper().startswith(PREFIX) and name.upper() not in known:
-            close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
+        upper = name.upper()
+        if upper.startswith(PREFIX) and upper not in known and not upper.startswith(TEST_PREFIX):
+            close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
             out[name] = close[0] if close else None
     return out
 

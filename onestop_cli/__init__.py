@@ -28,7 +28,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from onestop_cli import (alerts, dashboards, demo, dlq, gateway, history, importer, ioc, kafka, pipeline, replay,
+    from onestop_cli import (alerts, dashboards, db, demo, dlq, gateway, history, importer, ioc, kafka, pipeline, replay,
                              report, report_html, sla)
 
     app.add_typer(kafka.app, name="kafka", help="Run the local Apache Kafka broker (KRaft, 127.0.0.1).")
@@ -41,6 +41,8 @@ def _register() -> None:
     app.add_typer(alerts.app, name="alerts", help="On-call alerting: route dossier alerts to Alertmanager, list, silence.")
     app.command(help="Run the whole pipeline once: Kafka, worker, sink, simulator, backlog report.")(demo.demo)
     history.register(app)
+    app.add_typer(db.app, name="db", help="The store's schema: apply the numbered migrations, show their status, "
+                  "emit the schema for a ClickHouse cluster.")
     report_html.register(report.app)
     app.add_typer(report.app, name="report", help="Reports from the store: Biểu 06 and the IOC panels as HTML.")
     app.add_typer(dashboards.app, name="dashboards", help="The IOC dashboards: export Grafana JSON, publish to Grafana.")

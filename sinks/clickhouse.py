@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -54,10 +54,12 @@ def _redact(dsn: str) -> str:
     return dsn
 
 
-def ensure_schema(client: Client, database: str) -> None:
-    """Apply pending migrations (``sinks.migrations``) and load the communes dimension."""
-    migrations.migrate(client, database)
+def ensure_schema(client: Client, database: str, *, progress: Callable[[migrations.Migration], None] | None = None,
+                  layout: migrations.Layout = migrations.SINGLE_SERVER) -> list[migrations.Migration]:
+    """Apply pending migrations (``sinks.migrations``), load the communes dimension; return the migrations applied."""
+    applied = migrations.migrate(client, database, progress=progress, layout=layout)
     _load_communes(client, database)
+    return applied
 
 
 def _load_communes(client: Client, database: str) -> None:

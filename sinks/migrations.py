@@ -8,6 +8,10 @@ statements; it refuses a store whose recorded schema is newer than this code.
 
 Add a migration by appending to ``MIGRATIONS``; never edit an applied one
 (``onestop db status`` shows a changed checksum).
+
+Where the statements go is a ``Layout``: ``SINGLE_SERVER`` runs them as written
+(chDB or one server); ``sinks.cluster`` rewrites the same migrations for a
+ClickHouse cluster and records them in the same ledger.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable, Protocol, Sequence
 
 from sinks import history_schema, panel_indexes, practice_schema, schema
@@ -36,6 +40,24 @@ class Client(Protocol):
 
 class SchemaTooNew(RuntimeError):
     """The store was migrated by a newer onestop than this one."""
+
+
+class ClusterStore(RuntimeError):
+    """The store is a ClickHouse cluster: its migrations must be applied in the cluster layout."""
+
+
+class Layout(Protocol):
+    """How the migrations become statements for one kind of store."""
+
+    def create_database(self, database: str) -> str: ...
+
+    def create_ledger(self, database: str) -> list[str]: ...
+
+    def statements(self, migration: "Migration", database: str) -> list[str]:
+        """One migration's statements, in order."""
+
+    def record(self, migration: "Migration", database: str) -> str:
+        """The ledger insert that marks the migration applied."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,33 @@ MIGRATIONS: tuple[Migration, ...] = (
 LATEST = MIGRATIONS[-1].version
 
 
+def ledger_insert(migration: Migration, database: str, *, settings: str = "") -> str:
+    """Deduplicated by its token, so a retried or repeated insert leaves one row per version."""
+    extra = f", {settings}" if settings else ""
+    return (f"INSERT INTO {database}.{LEDGER} (version, name, checksum, applied_at) "
+            f"SETTINGS insert_deduplication_token = 'migration-{migration.version}'{extra} VALUES "
+            f"({migration.version}, '{_quote(migration.name)}', '{migration.checksum()}', now64(3))")
+
+
+class SingleServer:
+    """The statements as written: the embedded chDB store, or one ClickHouse server."""
+
+    def create_database(self, database: str) -> str:
+        return f"CREATE DATABASE IF NOT EXISTS {database}"
+
+    def create_ledger(self, database: str) -> list[str]:
+        return [LEDGER_DDL.format(db=database)]
+
+    def statements(self, migration: Migration, database: str) -> list[str]:
+        return migration.statements(database)
+
+    def record(self, migration: Migration, database: str) -> str:
+        return ledger_insert(migration, database)
+
+
+SINGLE_SERVER = SingleServer()
+
+
 @dataclass(frozen=True)
 class Status:
     version: int
@@ -83,8 +132,9 @@ class Status:
 
 def applied(client: Client, database: str) -> dict[int, tuple[str, datetime]]:
     """version -> (checksum, applied_at) of what the store records; empty if it has no ledger yet."""
-    exists = client.query(f"SELECT count() FROM system.tables WHERE database = %(db)s AND name = '{LEDGER}'",
-                          parameters={"db": database}).result_rows[0][0]  # type: ignore[attr-defined]
+    exists = client.query(  # type: ignore[attr-defined]
+        f"SELECT count() FROM system.tables WHERE database = '{_quote(database)}' AND name = '{LEDGER}'"
+    ).result_rows[0][0]
     if not exists:
         return {}
     rows = client.query(f"SELECT version, argMax(checksum, applied_at), max(applied_at) "  # type: ignore[attr-defined]
@@ -100,6 +150,16 @@ def status(client: Client, database: str) -> list[Status]:
     return out
 
 
+def ledger_cluster(client: Client, database: str) -> str | None:
+    """The cluster whose Distributed table is the ledger (``sinks.cluster``), or None on a single store."""
+    rows = client.query(  # type: ignore[attr-defined]
+        f"SELECT engine, engine_full FROM system.tables WHERE database = '{_quote(database)}' AND name = '{LEDGER}'"
+    ).result_rows
+    if not rows or rows[0][0] != "Distributed":
+        return None
+    return str(rows[0][1]).split("(", 1)[1].split(",", 1)[0].strip().strip("'`")
+
+
 def check_not_newer(done: dict[int, tuple[str, datetime]], database: str) -> None:
     newer = sorted(v for v in done if v > LATEST)
     if newer:
@@ -108,25 +168,34 @@ def check_not_newer(done: dict[int, tuple[str, datetime]], database: str) -> Non
             f"(up to {LATEST}); upgrade onestop-ioc, or point ONESTOP_CLICKHOUSE_DSN at another store")
 
 
-def migrate(client: Client, database: str, *, progress: Callable[[Migration], None] | None = None) -> list[Migration]:
-    """Apply the pending migrations in order; return those applied (none when the store is up to date)."""
-    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+def pending(done: dict[int, tuple[str, datetime]]) -> list[Migration]:
+    return [m for m in MIGRATIONS if m.version not in done]
+
+
+def migrate(client: Client, database: str, *, progress: Callable[[Migration], None] | None = None,
+            layout: Layout = SINGLE_SERVER) -> list[Migration]:
+    """Apply the pending migrations in order; return those applied (none when the store is up to date).
+
+    ``progress`` is called with each migration before its statements run.
+    """
+    client.command(layout.create_database(database))
     done = applied(client, database)
     check_not_newer(done, database)
-    client.command(LEDGER_DDL.format(db=database))
+    cluster = ledger_cluster(client, database)
+    if cluster is not None and isinstance(layout, SingleServer) and pending(done):
+        raise ClusterStore(
+            f"the store's schema ({database}) lives on the ClickHouse cluster {cluster} and migrations "
+            f"{', '.join(str(m.version) for m in pending(done))} are pending: apply them with "
+            f"`onestop db migrate --cluster {cluster} --apply` before starting this onestop-ioc")
+    for statement in layout.create_ledger(database):
+        client.command(statement)
     ran = []
-    for migration in MIGRATIONS:
-        if migration.version in done:
-            continue
+    for migration in pending(done):
         if progress:
             progress(migration)
-        for statement in migration.statements(database):
+        for statement in layout.statements(migration, database):
             client.command(statement)
-        stamp = datetime.now(timezone.utc)
-        client.command(f"INSERT INTO {database}.{LEDGER} (version, name, checksum, applied_at) "
-                       f"SETTINGS insert_deduplication_token = 'migration-{migration.version}' VALUES "
-                       f"({migration.version}, '{_quote(migration.name)}', '{migration.checksum()}', "
-                       f"'{stamp.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}')")
+        client.command(layout.record(migration, database))
         log.info("applied migration %d: %s", migration.version, migration.name)
         ran.append(migration)
     return ran

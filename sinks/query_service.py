@@ -22,7 +22,7 @@ from typing import Any, Iterator, Mapping
 from onestop.settings import Settings
 from sinks.clickhouse import StoreError, connect
 from sinks.readonly import ChdbReader, Reader, ServerReader, StoreLocked, chdb_path, rows_of
-from sinks.store_owner import find_owner, holder_pid
+from sinks.store_owner import OwnerReader, find_owner, holder_pid
 
 WAIT_FOR_OWNER_S = 15.0
 
@@ -65,6 +65,45 @@ def query_rows(reader: Reader, sql: str, parameters: Mapping[str, Any] | None = 
     """A small result, materialised: column names and rows."""
     with reader.stream(sql, parameters) as batches:
         return rows_of(batches)
+
+
+def owner_or_free(settings: Settings, *, wait_s: float = WAIT_FOR_OWNER_S) -> OwnerReader | None:
+    """The process that owns the embedded store, or None when no process holds it.
+
+    A process that holds the store without advertising yet (a sink starting up) is
+    given ``wait_s`` to advertise; after that, StoreError names it.
+    """
+    path = chdb_path(settings.effective_clickhouse_dsn)
+    deadline = time.monotonic() + wait_s
+    while True:
+        owner = find_owner(settings)
+        if owner is not None:
+            return owner
+        holder = holder_pid(path)
+        if holder is None:
+            return None
+        if time.monotonic() >= deadline:
+            raise StoreError(f"the store {path} is held by pid {holder}, which does not answer queries; "
+                             "wait for it to finish or stop it, then try again")
+        time.sleep(0.2)
+
+
+class ReaderRows:
+    """A reader seen as the small part of a clickhouse-connect client that ``sinks.migrations`` reads through."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+
+    def query(self, query: str, parameters: dict | None = None) -> "_Rows":
+        return _Rows(query_rows(self.reader, query, parameters)[1])
+
+    def command(self, cmd: str) -> object:
+        raise StoreError(f"{self.reader.where} answers read-only queries only")
+
+
+class _Rows:
+    def __init__(self, rows: list[tuple]) -> None:
+        self.result_rows = rows
 
 
 def _host(dsn: str) -> str:

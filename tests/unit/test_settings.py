@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from onestop_cli import app as root
-from onestop.settings import (Settings, env_var, get_settings, known_variables, unknown_variables,
+from onestop.settings import (TEST_PREFIX, Settings, env_var, get_settings, known_variables, unknown_variables,
                               warn_unknown_variables)
 from producers.gateway_settings import GatewaySettings
 from producers.settings import PublisherSettings
@@ -126,7 +126,12 @@ def _mentions() -> dict[str, set[str]]:
 
 def test_every_variable_the_docs_and_configs_name_is_read_by_a_settings_class():
     known = known_variables((PublisherSettings, GatewaySettings))
-    prefixes = ("ONESTOP_GATEWAY", "ONESTOP_PUBLISHER")  # "ONESTOP_GATEWAY_*" names the family
+    prefixes = ("ONESTOP_GATEWAY", "ONESTOP_PUBLISHER", "ONESTOP_TEST")  # "ONESTOP_GATEWAY_*" names the family
     unknown = {name: sorted(where) for name, where in _mentions().items()
-               if name not in known and name not in prefixes}
+               if name not in known and name not in prefixes and not name.startswith(TEST_PREFIX)}
     assert not unknown, f"named but read by no settings class: {unknown}"
+
+
+def test_the_test_suites_own_variables_are_not_taken_for_misspelt_settings():
+    unknown = unknown_variables({"ONESTOP_TEST_CLICKHOUSE_URL": "http://h:8123", "ONESTOP_CLOKC": "wall"})
+    assert list(unknown) == ["ONESTOP_CLOKC"]
