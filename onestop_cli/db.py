@@ -48,6 +48,10 @@ def migrate(
                                             "this file instead of stdout."),
     apply: bool = typer.Option(False, "--apply", help="With --cluster: run the statements on the server of "
                                "ONESTOP_CLICKHOUSE_DSN (one node of the cluster) and record them in its ledger."),
+    reader_user: Optional[str] = typer.Option(None, "--reader-user", envvar="CLICKHOUSE_READER_USER",
+                                              show_envvar=True, help=(
+        "On a server: also create this login holding only the read-only role <database>_reader (Grafana's "
+        "account); its password comes from CLICKHOUSE_READER_PASSWORD.")),
 ) -> None:
     """Apply the pending schema migrations to the store, in order; idempotent ("up to date" when none is pending).
 
@@ -68,6 +72,8 @@ def migrate(
             _apply_on_cluster(settings, cluster)
         else:
             _migrate_store(settings)
+        if reader_user:
+            _reader_account(settings, reader_user)
     except SchemaTooNew as exc:
         _fail(str(exc), SCHEMA_TOO_NEW)
     except (StoreError, ClusterStore, ValueError) as exc:
@@ -121,6 +127,25 @@ def _migrate_store(settings: Settings) -> None:
         _run(settings, client, layout=None)
     finally:
         client.close()
+
+
+def _reader_account(settings: Settings, user: str) -> None:
+    from sinks import migrations
+    from sinks.clickhouse import connect
+
+    password = os.environ.get("CLICKHOUSE_READER_PASSWORD", "")
+    if _embedded(settings):
+        _fail("--reader-user: the embedded store has no accounts; the read-only path of the embedded store is "
+              "the sink's query service", 2)
+    if not password:
+        _fail("--reader-user needs the account's password in CLICKHOUSE_READER_PASSWORD", 2)
+    client = connect(settings)
+    try:
+        for statement in migrations.reader_account(settings.clickhouse_database, user, password):
+            client.command(statement)
+    finally:
+        client.close()
+    out.print(f"✓ account {user} holds the read-only role {migrations.reader_role(settings.clickhouse_database)}")
 
 
 def _owned(settings: Settings, owner) -> None:  # type: ignore[no-untyped-def]

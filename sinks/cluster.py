@@ -75,6 +75,8 @@ _CREATE_MV = re.compile(
     r"CREATE MATERIALIZED VIEW IF NOT EXISTS (?P<db>\w+)\.(?P<view>\w+) TO (?P=db)\.(?P<target>\w+) AS\b(?P<body>.*)",
     re.S)
 _ALTER = re.compile(r"ALTER TABLE (?P<db>\w+)\.(?P<table>\w+) (?P<command>.*)", re.S)
+_CREATE_ROLE = re.compile(r"CREATE ROLE IF NOT EXISTS (?P<role>\w+)(?P<rest>.*)", re.S)
+_GRANT = re.compile(r"GRANT (?P<what>\w+) ON (?P<db>\w+)\.\* TO (?P<role>\w+)", re.S)
 _COLUMN_ALTER = re.compile(r"(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b")
 
 
@@ -129,6 +131,14 @@ class ClusterLayout:
     def rewrite(self, statement: str, database: str) -> list[str]:
         """One single-server statement as the statements that do the same on the cluster."""
         statement = statement.strip()
+        role = _CREATE_ROLE.fullmatch(statement)
+        if role:  # access entities are replicated by ON CLUSTER like the tables
+            return [f"CREATE ROLE IF NOT EXISTS {role['role']} {self._on}{role['rest']}"]
+        grant = _GRANT.fullmatch(statement)
+        if grant:
+            if grant["db"] != database:
+                raise NotClusterable(f"statement outside the database {database}: {statement[:120]}")
+            return [f"GRANT {self._on} {grant['what']} ON {database}.* TO {grant['role']}"]
         for pattern, place in ((_CREATE_TABLE, self._table), (_CREATE_MV, self._materialized),
                                (_CREATE_VIEW, self._view), (_ALTER, self._alter)):
             found = pattern.fullmatch(statement)

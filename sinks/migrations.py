@@ -65,6 +65,9 @@ class Migration:
     version: int
     name: str
     statements: Callable[[str], list[str]]  # database -> statements, in order
+    # Creates roles or grants: run where the store manages accounts (a server), recorded without
+    # running on the embedded store, which has none.
+    accounts: bool = False
 
     def checksum(self) -> str:
         return hashlib.sha256("\n;\n".join(self.statements("{db}")).encode()).hexdigest()[:16]
@@ -92,7 +95,37 @@ MIGRATIONS: tuple[Migration, ...] = (
         history_schema.MATERIALIZED,
         {k: v for k, v in history_schema.VIEWS.items() if k != history_schema.DOSSIERS_NOW})),
 )
+
+
+def reader_role(database: str) -> str:
+    """The read-only role of the dashboards and data teams: SELECT on the pipeline's database, readonly = 1."""
+    return f"{database}_reader"
+
+
+MIGRATIONS += (
+    Migration(6, "read-only role for the dashboards and data teams", lambda db: [
+        f"CREATE ROLE IF NOT EXISTS {reader_role(db)} SETTINGS readonly = 1",
+        f"GRANT SELECT ON {db}.* TO {reader_role(db)}",
+    ], accounts=True),
+)
 LATEST = MIGRATIONS[-1].version
+
+
+def reader_account(database: str, user: str, password: str) -> list[str]:
+    """A login (Grafana's, a data team's) that holds only the read-only role."""
+    if not user.replace("_", "").isalnum():
+        raise ValueError(f"the account name {user!r} is not a plain identifier")
+    role = reader_role(database)
+    return [f"CREATE USER IF NOT EXISTS {user} IDENTIFIED WITH sha256_password BY '{_quote(password)}' "
+            f"DEFAULT ROLE {role} SETTINGS readonly = 1",
+            f"GRANT {role} TO {user}", f"SET DEFAULT ROLE {role} TO {user}"]
+
+
+def manages_accounts(client: Client) -> bool:
+    """Whether the store keeps accounts that SQL can create (a server does; embedded chDB does not)."""
+    rows = client.query("SELECT count() FROM system.user_directories "  # type: ignore[attr-defined]
+                        "WHERE type IN ('local_directory', 'replicated')").result_rows
+    return bool(rows[0][0])
 
 
 def ledger_insert(migration: Migration, database: str, *, settings: str = "") -> str:
@@ -190,11 +223,16 @@ def migrate(client: Client, database: str, *, progress: Callable[[Migration], No
     for statement in layout.create_ledger(database):
         client.command(statement)
     ran = []
+    accounts: bool | None = None
     for migration in pending(done):
         if progress:
             progress(migration)
-        for statement in layout.statements(migration, database):
-            client.command(statement)
+        if migration.accounts and (accounts := manages_accounts(client) if accounts is None else accounts) is False:
+            log.info("migration %d (%s) has nothing to do on a store without accounts", migration.version,
+                     migration.name)
+        else:
+            for statement in layout.statements(migration, database):
+                client.command(statement)
         client.command(layout.record(migration, database))
         log.info("applied migration %d: %s", migration.version, migration.name)
         ran.append(migration)

@@ -73,8 +73,9 @@ def test_every_generated_statement_parses(engine, name):
 
 
 def test_every_ddl_statement_is_on_the_cluster_and_the_rest_record_the_ledger(formatted):
-    ddl = [s for s in formatted if s.startswith(("CREATE ", "ALTER "))]
-    others = [s for s in formatted if not s.startswith(("CREATE ", "ALTER "))]
+    ddl = [s for s in formatted if s.startswith(("CREATE ", "ALTER ", "GRANT "))]
+    others = [s for s in formatted if not s.startswith(("CREATE ", "ALTER ", "GRANT "))]
+    assert any(s.startswith("GRANT ") for s in ddl)  # the read-only role's grant is replicated too
     assert ddl and all(re.search(rf" ON CLUSTER {CLUSTER}\b", s) for s in ddl)
     assert [re.match(rf"INSERT INTO {DB}\.schema_migrations \(", s) is not None for s in others] == \
         [True] * len(migrations.MIGRATIONS)

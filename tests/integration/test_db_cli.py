@@ -143,3 +143,10 @@ def test_applying_to_a_cluster_needs_a_server(home):
     assert result.exit_code == 2
     assert "ONESTOP_CLICKHOUSE_DSN" in result.stderr and "server" in result.stderr
     assert not (home / "chdb").exists()
+
+
+def test_a_reader_account_needs_a_server(home, monkeypatch):
+    monkeypatch.setenv("CLICKHOUSE_READER_PASSWORD", "s3cret")
+    result = db("migrate", "--reader-user", "grafana_reader")
+    assert result.exit_code == 2
+    assert "no accounts" in result.stderr

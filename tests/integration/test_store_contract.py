@@ -186,3 +186,14 @@ def test_an_event_stored_twice_is_counted_once_with_and_without_final(store):
     insert(client, f"{db}.{schema.EVENTS}", [again], COLUMNS[schema.EVENTS], token="twice:2")
     after = counts()
     assert before[0] == 0 and after == (1, before[1] + 1, before[2] + 1)
+
+
+def test_the_read_only_role_is_made_where_the_store_keeps_accounts(store):
+    client, db = store
+    _, [(recorded,)] = query(client, f"SELECT count() FROM {db}.{migrations.LEDGER} FINAL WHERE version = 6")
+    assert recorded == 1  # applied, or recorded as nothing to do on a store without accounts
+    if migrations.manages_accounts(client):  # a server: the role exists and may only read this database
+        role = migrations.reader_role(db)
+        _, grants = query(client, "SELECT access_type, database FROM system.grants WHERE role_name = %(r)s",
+                          {"r": role})
+        assert grants == [("SELECT", db)]
