@@ -56,14 +56,14 @@ _UNTOUCHED = object()  # the record did not move the partition's clock
 class Processor:
     def __init__(self, evaluator: Evaluator, clock: Clock, service: ServiceCalendar | None = None,
                  admission: AdmissionRules | None = None, *, max_state_bytes: int = MAX_STORED_BYTES,
-                 seq_gap_timeout: timedelta = timedelta(hours=1)) -> None:
+                 seq_gap_timeout: timedelta = timedelta(hours=1), counters: Counters | None = None) -> None:
         self.evaluator = evaluator
         self.clock = clock
         self.service = service or default_service_calendar()  # when counters open: same-day, service days
         # Records already in Kafka are judged again: a producer may predate or skip the entrance checks.
         self.admission = admission or AdmissionRules(evaluator.catalogue)
         self.max_state_bytes = max_state_bytes
-        self.counters = Counters()
+        self.counters = counters if counters is not None else Counters()
         self.index = DeadlineIndex()
         self.seq_gap_timeout = seq_gap_timeout
         self.allowed = evaluator.policy.transitions
@@ -74,21 +74,15 @@ class Processor:
     # --- records ------------------------------------------------------------------------
 
     def on_event(self, partition: int, offset: int, raw: bytes, store: Store, *,
-                 received_at: datetime | None = None) -> Effects:
+                 received_at: datetime | None = None, admitted: events.DossierEvent | None = None) -> Effects:
         """Handle one input record. Everything it does lands in ``store`` and the in-memory indexes
         when it is done, or nothing does if it raises. ``received_at``: the record's Kafka timestamp
-        (admission judges occurred_at against it)."""
+        (admission judges occurred_at against it). ``admitted``: the record's event, already decoded
+        and admitted by the caller with this processor's rules (``admission``), as a bulk reader that
+        also stores the event does; both steps are then skipped."""
         fx = Effects()
-        try:
-            event = events.decode(raw)
-        except events.ContractError as exc:
-            fx.dead_letters.append(dlq.dead_letter(raw, exc.code, exc.message, _where(partition, offset)))
-            return fx
-        refusal = admit(event, self.admission, received_at=receipt_time(received_at, self.clock.wall_now()),
-                        decoded=True)
-        if refusal is not None:
-            fx.dead_letters.append(dlq.dead_letter(raw, refusal.code, refusal.message, _where(partition, offset),
-                                                   dossier_id=event.dossier_id, event_id=event.event_id))
+        event = admitted if admitted is not None else self._admitted(partition, offset, raw, received_at, fx)
+        if event is None:
             return fx
         scope = RecordScope(store, partition)
         seen = self.clock.seen(partition)
@@ -101,6 +95,22 @@ class Processor:
             raise
         self._commit(scope)
         return fx
+
+    def _admitted(self, partition: int, offset: int, raw: bytes, received_at: datetime | None,
+                  fx: Effects) -> events.DossierEvent | None:
+        """The record's event if it meets the contract and admission; else None, with its dead letter in ``fx``."""
+        try:
+            event = events.decode(raw)
+        except events.ContractError as exc:
+            fx.dead_letters.append(dlq.dead_letter(raw, exc.code, exc.message, _where(partition, offset)))
+            return None
+        refusal = admit(event, self.admission, received_at=receipt_time(received_at, self.clock.wall_now()),
+                        decoded=True)
+        if refusal is not None:
+            fx.dead_letters.append(dlq.dead_letter(raw, refusal.code, refusal.message, _where(partition, offset),
+                                                   dossier_id=event.dossier_id, event_id=event.event_id))
+            return None
+        return event
 
     def on_tick(self, partition: int, store: Store) -> Effects:
         fx = Effects()
