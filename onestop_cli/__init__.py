@@ -28,8 +28,8 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from onestop_cli import (alerts, dashboards, demo, dlq, gateway, history, importer, ioc, kafka, pipeline, replay,
-                             report, report_html, sla)
+    from onestop_cli import (alerts, dashboards, demo, derived, dlq, gateway, history, importer, ioc, kafka, pipeline,
+                             replay, report, report_html, sla)
 
     app.add_typer(kafka.app, name="kafka", help="Run the local Apache Kafka broker (KRaft, 127.0.0.1).")
     app.add_typer(sla.app, name="sla", help="The legal SLA clock: due dates and classifications.")
@@ -41,6 +41,7 @@ def _register() -> None:
     app.add_typer(alerts.app, name="alerts", help="On-call alerting: route dossier alerts to Alertmanager, list, silence.")
     app.command(help="Run the whole pipeline once: Kafka, worker, sink, simulator, backlog report.")(demo.demo)
     history.register(app)
+    derived.register(app)
     report_html.register(report.app)
     app.add_typer(report.app, name="report", help="Reports from the store: Biểu 06 and the IOC panels as HTML.")
     app.add_typer(dashboards.app, name="dashboards", help="The IOC dashboards: export Grafana JSON, publish to Grafana.")

@@ -1,0 +1,74 @@
+"""Rows of a table as one Arrow table, typed by the table's ClickHouse columns, for bulk inserts.
+
+The writer checks each row before it inserts it (``sinks.columns.row_problem``),
+so one bad value is set apart instead of failing the insert. A bulk writer
+(``onestop rebuild``) builds whole columns instead: Arrow converts them in C,
+and a value that does not fit its type makes the conversion fail. Only then
+are the rows checked one by one, and the ones that do not fit are set apart,
+exactly as the writer would have refused them.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Sequence
+
+import pyarrow as pa
+
+from sinks.columns import row_problem, table_types
+
+_TIMESTAMP = pa.timestamp("ms", tz="UTC")  # DateTime64(3, 'UTC'); Arrow truncates microseconds as the writer does
+_SCALARS = {
+    "String": pa.string(), "Bool": pa.bool_(), "Date": pa.date32(),
+    "UInt8": pa.uint8(), "UInt16": pa.uint16(), "UInt32": pa.uint32(), "UInt64": pa.uint64(),
+    "Int8": pa.int8(), "Int16": pa.int16(), "Int32": pa.int32(), "Int64": pa.int64(),
+}
+
+
+def arrow_type(column_type: str) -> pa.DataType:
+    t = column_type.replace(" ", "")
+    for wrapper in ("Nullable(", "LowCardinality("):
+        if t.startswith(wrapper) and t.endswith(")"):
+            return arrow_type(t[len(wrapper):-1])
+    if t.startswith("DateTime64("):
+        return _TIMESTAMP
+    if t in _SCALARS:
+        return _SCALARS[t]
+    raise ValueError(f"no Arrow type for ClickHouse type {column_type!r}; add one to sinks/arrow_rows.py")
+
+
+def schema_of(table: str, columns: Sequence[str]) -> pa.Schema:
+    types = table_types(table)
+    return pa.schema([pa.field(name, arrow_type(types[name])) for name in columns])
+
+
+def arrow_table(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[pa.Table, list[int]]:
+    """(the rows as an Arrow table, the indexes of the rows set apart because a value does not fit)."""
+    schema = schema_of(table, columns)
+    try:
+        return _build(schema, rows), []
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        pass
+    kept, refused = [], []
+    for i, row in enumerate(rows):
+        (refused if row_problem(table, columns, row) is not None else kept).append(i)
+    return _build(schema, [rows[i] for i in kept]), refused
+
+
+def _build(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
+    if not rows:
+        return schema.empty_table()
+    columns = list(zip(*rows))
+    return pa.Table.from_arrays([pa.array(col, type=f.type) for col, f in zip(columns, schema)], schema=schema)
+
+
+def to_ipc(data: pa.Table) -> bytes:
+    """An Arrow table as bytes (to hand from one process to another)."""
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, data.schema) as writer:
+        writer.write_table(data)
+    return sink.getvalue()
+
+
+def from_ipc(raw: bytes) -> pa.Table:
+    return pa.ipc.open_stream(raw).read_all()
