@@ -169,11 +169,16 @@ class _Writer:
 
 
 def _open_store(settings: Settings) -> object:
-    from sinks.clickhouse import StoreError, connect, ensure_schema
+    from sinks import migrations
+    from sinks.clickhouse import StoreError, connect, ensure_schema, query
 
+    db = settings.clickhouse_database
     try:
         client = connect(settings, lock_wait_s=0)
-        ensure_schema(client, settings.clickhouse_database)
+        migrations.migrate(client, db)
+        _, [(communes,)] = query(client, f"SELECT count() FROM {db}.{schema.COMMUNES}")
+        if not communes:  # a store no sink has opened yet
+            ensure_schema(client, db)
     except StoreError as exc:
         raise RebuildError(f"{exc} (is a sink running? stop the sink first)") from exc
     return client
@@ -221,6 +226,9 @@ class _Child:
 
 def _start_children(settings: Settings, groups: list[list[Span]], run: str, version: int, chunk: int,
                     outputs: queue.Queue) -> list[_Child]:
+    from sinks.arrow_rows import warm
+
+    warm()  # imports made before the fork are made once
     context = multiprocessing.get_context("fork")
     children = []
     for spans in groups:

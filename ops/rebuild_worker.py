@@ -90,6 +90,7 @@ class GroupRebuild:
         self._unreported = 0
 
     def run_all(self) -> GroupResult:
+        gc.freeze()  # what is there already (in a forked worker, all its parent's objects) is never collected
         if self.settings.worker_gc_threshold:  # a large long-lived heap, as in the worker
             gc.set_threshold(*(int(x) for x in self.settings.worker_gc_threshold.split(",")))
         self._read()

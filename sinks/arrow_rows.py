@@ -11,6 +11,7 @@ exactly as the writer would have refused them.
 from __future__ import annotations
 
 import io
+from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import pyarrow as pa
@@ -35,6 +36,12 @@ def arrow_type(column_type: str) -> pa.DataType:
     if t in _SCALARS:
         return _SCALARS[t]
     raise ValueError(f"no Arrow type for ClickHouse type {column_type!r}; add one to sinks/arrow_rows.py")
+
+
+def warm() -> None:
+    """Load what pyarrow loads the first time it converts a datetime (its pandas shim, seconds of imports):
+    a bulk writer does it once, before it forks its workers, instead of once in each."""
+    pa.array([datetime(2000, 1, 1, tzinfo=timezone.utc)], type=_TIMESTAMP)
 
 
 def schema_of(table: str, columns: Sequence[str]) -> pa.Schema:
