@@ -29,7 +29,7 @@ from streams.deadlines import DeadlineIndex
 from streams.evaluate import Evaluator, age_bucket
 from streams.alert_facts import ALERTING, alert_reason, owes_alert, with_held
 from streams.model import (MAX_STORED_BYTES, Alert, StoredDossier, alert_id, decode_stored, encode_stored,
-                           storage_problem)
+                           encoded_or_problem)
 from streams.scope import RecordScope, Store
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,8 @@ class Processor:
         before = _load(scope.get(event.dossier_id.encode()))
         outcome = apply(before.state if before else None, event, self.allowed)
         mark = len(fx.dead_letters)
-        self._rejected(outcome.rejected, _where(partition, offset), fx)
+        if outcome.rejected:
+            self._rejected(outcome.rejected, _where(partition, offset), fx)
         fx.duplicates += outcome.duplicate
         if before is None or outcome.state != before.state:
             stored = self._settle(partition, before, outcome, now, scope, fx,
@@ -145,7 +146,7 @@ class Processor:
         stays as it was, so its next valid event still applies."""
         clock_moved = any(e.event_type in CLOCK_EVENTS for e in outcome.applied)
         after = _track_gap(before, self._judge(partition, before, outcome.state, now, clock_moved), now)
-        unstorable = storage_problem(after, self.max_state_bytes)
+        encoded, unstorable = encoded_or_problem(after, self.max_state_bytes)
         if unstorable is not None:
             raw, event, where = record
             fx.dead_letters.append(dlq.dead_letter(raw, *unstorable, where, dossier_id=event.dossier_id,
@@ -154,7 +155,7 @@ class Processor:
         fx.applied += len(outcome.applied)
         reschedule = (clock_moved or before is None or before.state.is_open != after.state.is_open
                       or before.gap_since != after.gap_since)
-        self._save(partition, before, after, scope, fx, now, reschedule=reschedule)
+        self._save(partition, before, after, scope, fx, now, reschedule=reschedule, encoded=encoded)
         return True
 
     def _rejected(self, rejected: Iterable[Rejection], where: str, fx: Effects) -> None:
@@ -223,9 +224,11 @@ class Processor:
         return min(present) if present else None
 
     def _save(self, partition: int, before: StoredDossier | None, after: StoredDossier, scope: RecordScope,
-              fx: Effects, now: datetime, *, reschedule: bool = True) -> None:
+              fx: Effects, now: datetime, *, reschedule: bool = True, encoded: bytes | None = None) -> None:
+        """``encoded``: ``after`` already encoded (used unless deciding its alerts changed it)."""
+        judged = after
         after = self._alerts(partition, before, after, fx, now)
-        scope.save(before, after, encode_stored(after))
+        scope.save(before, after, encoded if encoded is not None and after is judged else encode_stored(after))
         if reschedule:
             self._schedule(scope, after.state.dossier_id, self._next_check(after, now))
 
