@@ -56,7 +56,7 @@ class RebuildError(RuntimeError):
 @dataclass
 class RebuildResult:
     records: int = 0  # records of dossier.events read
-    seconds: float = 0.0  # from the first record read to the last insert
+    seconds: float = 0.0  # from the start (the end offsets taken) to the last insert
     rows: dict[str, int] = field(default_factory=dict)  # table → rows inserted
     refused: int = 0  # records that break the contract or admission (the DLQ has them)
     failed: int = 0  # records the fold raised on
@@ -120,6 +120,7 @@ def run_rebuild(settings: Settings, *, workers: int | None = None, chunk: int = 
     if holder is not None:
         raise RebuildError(f"the store {settings.effective_clickhouse_dsn} is held by {holder} (a running sink?): "
                            "stop the sink first; the rebuild needs the store to itself")
+    started = time.perf_counter()
     settings = settings.model_copy(update={"clock": "event"})  # judged on event time, as a replay
     version = time.time_ns() // 1000  # the counters' version and epoch: older rows of a partition are void
     run = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -136,7 +137,6 @@ def run_rebuild(settings: Settings, *, workers: int | None = None, chunk: int = 
         try:
             _truncate(client, settings.clickhouse_database)
             progress(0, total)
-            started = time.perf_counter()
             writer = _Writer(client, settings.clickhouse_database, result, lambda n: progress(n, total))
             if children:
                 _drain(outputs, children, writer, result)
