@@ -121,7 +121,8 @@ def measure_rebuild(settings: Settings, workers: int | None) -> Result:
     result = run_rebuild(settings, workers=workers)
     seconds, cpu_s = time.perf_counter() - started, _cpu() - cpu
     return Result("rebuild", result.records, seconds, cpu_s,
-                  f"call → return of ops.rebuild.run_rebuild ({result.workers} worker processes, chDB)",
+                  f"call → return of ops.rebuild.run_rebuild ({result.workers} worker "
+                  f"process{'es' if result.workers != 1 else ''}, chDB)",
                   {"rows": result.rows, "workers": result.workers, "refused": result.refused,
                    "failed": result.failed, "unstorable": result.unstorable})
 
