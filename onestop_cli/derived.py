@@ -43,9 +43,13 @@ class CountColumn(ProgressColumn):
 
 
 class RateColumn(ProgressColumn):
+    """Events per second since the start (the groups report in bursts: a recent rate would jump)."""
+
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("–" if speed is None else f"{speed:,.0f} events/s", style="progress.data.speed")
+        elapsed = task.finished_time if task.finished else task.elapsed
+        if not elapsed or not task.completed:
+            return Text("–", style="progress.data.speed")
+        return Text(f"{task.completed / elapsed:,.0f} events/s", style="progress.data.speed")
 
 
 @settings_options(Settings, "kafka_bootstrap", "topic_events", *FOLD_SETTINGS, *STORE_SETTINGS)
@@ -68,13 +72,21 @@ def rebuild(
                       f"from {settings.topic_events}?", abort=True)
     columns = (TextColumn("[bold]rebuild"), BarColumn(), CountColumn(),
                RateColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    bar = Progress(*columns, console=err, transient=False)
+    task = bar.add_task("rebuild", total=None)
+
+    def progress(done: int, total: int) -> None:
+        if not bar.live.is_started:  # started on the first report, after the worker processes are forked
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
     try:
-        with Progress(*columns, console=err, transient=False) as bar:
-            task = bar.add_task("rebuild", total=None)
-            result = run_rebuild(settings, workers=workers, chunk=chunk,
-                                 on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+        result = run_rebuild(settings, workers=workers, chunk=chunk, on_progress=progress)
     except (RebuildError, StoreError) as exc:
+        bar.stop()
         _fail(str(exc), 1)
+    finally:
+        bar.stop()
     table = Table("table", "rows", title=f"rebuilt from {settings.topic_events}")
     for name in DERIVED_TABLES:
         if name in result.rows:

@@ -16,6 +16,7 @@ The group runs in the rebuild's process or in a child process of its own
 from __future__ import annotations
 
 import gc
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -30,6 +31,7 @@ from sinks.rows import COLUMNS, alert_row, counter_batch_rows, delivery_row, dos
 FETCH = {"max_poll_records": 20_000, "fetch_max_bytes": 64 * 1024 * 1024,
          "max_partition_fetch_bytes": 8 * 1024 * 1024, "receive_buffer_bytes": 4 * 1024 * 1024}
 POLL_MS = 1000
+PROGRESS_EVERY = 5000  # records read between two progress reports
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class GroupResult:
 def consumer_for(settings: Settings, client_id: str) -> Any:
     from kafka import KafkaConsumer
 
+    # kafka-python warns when parsing one large fetch keeps its I/O loop busy for more than 0.1 s. A bulk
+    # read does that by design, and nothing waits on this consumer (no group, no heartbeat).
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     return KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","), group_id=None,
                          enable_auto_commit=False, client_id=client_id, **FETCH)
 
@@ -120,7 +125,7 @@ class GroupRebuild:
                     del pending[tp]
                 if len(self._events) >= self.chunk:
                     self._flush_events()
-                elif self._unreported >= self.chunk // 4:
+                elif self._unreported >= PROGRESS_EVERY:
                     self.emit(Output(None, records=self._take_unreported()))
         finally:
             consumer.close()
@@ -180,17 +185,17 @@ class GroupRebuild:
     def _finish(self) -> None:
         """The alerts not sent yet, every dossier's last state, and the counts with their epochs."""
         fold, group = self.fold, ",".join(str(s.partition) for s in self.spans)
-        self._send(schema.ALERTS, [alert_row(a) for a in fold.take_alerts()], f"{schema.ALERTS}:rebuild-{self.run}:end:{group}")
-        dossiers = [dossier_row(d, 0) for d in fold.dossier_records()]  # no dossier.state record: offset 0
-        for i in range(0, len(dossiers), self.chunk):
-            self._send(history_schema.DOSSIERS, dossiers[i:i + self.chunk],
-                       f"{history_schema.DOSSIERS}:rebuild-{self.run}:{group}:{i}")
-        tables: dict[str, list[list]] = {}
+        tables: dict[str, list[list]] = {
+            schema.ALERTS: [alert_row(a) for a in fold.take_alerts()],
+            # offset 0: a rebuilt dossier has no dossier.state record
+            history_schema.DOSSIERS: [dossier_row(d, 0) for d in fold.dossier_records()],
+        }
         for batch in fold.counter_batches(self.version):
             for table, rows in counter_batch_rows(batch).items():
                 tables.setdefault(table, []).extend(rows)
-        for table, rows in sorted(tables.items()):
-            self._send(table, rows, f"{table}:rebuild-{self.run}:{group}")
+        for table, rows in tables.items():
+            for i in range(0, len(rows), self.chunk):
+                self._send(table, rows[i:i + self.chunk], f"{table}:rebuild-{self.run}:end:{group}:{i}")
         self.result.refused, self.result.failed = fold.refused, fold.failed
 
 

@@ -5,7 +5,9 @@ The worker keeps backlog, throughput, on-time and the service-practice counts
 sink keeps the latest version per source partition and the views add the
 partitions up. Reconcile recomputes the same counts independently of that
 path: it reads the raw events back from ClickHouse (``dossier_events`` FINAL,
-in ``kafka_partition``, ``kafka_offset`` order), folds them with the worker's
+in ``kafka_partition``, ``kafka_offset`` order, each event at the offset of its
+first record: an event published twice keeps one row, with the later offset,
+while ``event_deliveries`` keeps every record), folds them with the worker's
 own processor (``ops.bulk_fold``) and compares the result with the views
 ``backlog_now``, ``throughput``, ``ontime``, ``same_day``, ``service_activity``
 and ``satisfaction``.
@@ -149,15 +151,26 @@ def _in_period(view: View, value: Any, period: Period) -> bool:
 # --- the raw events, back from the store ------------------------------------------------------
 
 
-RAW_EVENTS_SQL = (f"SELECT {', '.join(EVENT_COLUMNS)} FROM {{db}}.{schema.EVENTS} FINAL "
-                  "ORDER BY kafka_partition, kafka_offset")
+# Each stored event at the place the worker met it first: ``dossier_events`` keeps one row per key
+# (commune_code, occurred_at, event_id), and a copy published again later replaces it with its later
+# offset; ``event_deliveries`` keeps one row per record.
+_KEY = ("commune_code", "occurred_at", "event_id")
+_FIRST = (f"SELECT {', '.join(_KEY)}, min(tuple(kafka_partition, kafka_offset)) AS first "
+          f"FROM {{db}}.{practice_schema.DELIVERIES} GROUP BY {', '.join(_KEY)}")
+_EVENT_FIELDS = ", ".join(f"e.{c}" for c in EVENT_COLUMNS if c not in ("kafka_partition", "kafka_offset"))
+RAW_EVENTS_SQL = (
+    f"SELECT {_EVENT_FIELDS}, if(d.event_id = '', e.kafka_partition, tupleElement(d.first, 1)) AS kafka_partition, "
+    "if(d.event_id = '', e.kafka_offset, tupleElement(d.first, 2)) AS kafka_offset "
+    f"FROM {{db}}.{schema.EVENTS} AS e FINAL LEFT JOIN ({_FIRST}) AS d ON "
+    + " AND ".join(f"d.{c} = e.{c}" for c in _KEY) + " "
+    "ORDER BY kafka_partition, kafka_offset, e.event_id")
 
 
 def event_of_row(row: dict[str, Any]) -> DossierEvent:
     """The contract event a ``dossier_events`` row was made from (see the module docstring for its limits)."""
     handling = row["handling_commune_code"]
-    rating = (Rating(score=row["rating_score"], complaint=bool(row["rating_complaint"]), via=row["rating_via"] or "hand_back")
-              if row["rating_score"] is not None else events.UNSET)
+    rating = events.UNSET if row["rating_score"] is None else Rating(
+        score=row["rating_score"], complaint=bool(row["rating_complaint"]), via=row["rating_via"] or "hand_back")
     point = row["reception_point"]
     return DossierEvent(
         event_id=row["event_id"], event_type=EventType(row["event_type"]), dossier_id=row["dossier_id"],

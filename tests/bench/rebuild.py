@@ -167,11 +167,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.bench.rebuild", description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=100_000, help="events to publish, read and rebuild (default 100000)")
     p.add_argument("--partitions", type=int, default=12, help="partitions of every topic (default 12, as Settings)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes of the rebuild (default: its own choice)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes of the rebuild (default: its own choice)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures as JSON to this path")
     p.add_argument("--profile", action="store_true", help="then profile one more single-process rebuild (cProfile)")
     p.add_argument("--seed", type=int, default=42, help="simulation seed")
-    p.add_argument("--timeout", type=float, default=None, help="seconds allowed for the raw read (default 60 + events/1000)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds allowed for the raw read (default 60 + events/1000)")
     args = p.parse_args(argv)
     if args.events < 1 or args.partitions < 1 or (args.workers is not None and args.workers < 1):
         p.error("--events, --partitions and --workers must be positive")

@@ -2,7 +2,7 @@
 
 One live run (simulator → Kafka → worker → sink → chDB, event clock) over a month with every
 service practice, ratings and flaky networks (late and out-of-order deliveries), plus a record
-that is not JSON and one that admission refuses. Its derived tables are read, the store is
+that is not JSON, one that admission refuses, and an early event sent again at the end. Its derived tables are read, the store is
 salted with rows no event produced, and ``onestop rebuild`` must leave every derived table
 equal, row for row, to what the live pipeline wrote, and the other tables as they were.
 ``onestop reconcile`` must find no difference in the live tables, and name exactly the
@@ -42,8 +42,9 @@ PERIOD = "2026-11"
 
 
 def cli(settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "onestop_cli", *args], env={**Services(settings).env(), "COLUMNS": "200"},
-                          capture_output=True, text=True, timeout=timeout)
+    env = {**Services(settings).env(), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "onestop_cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +53,8 @@ def live(isolate, tmp_path_factory):
     sim = Simulation(CFG)
     calendar_file = home / "service-calendar.csv"
     calendar_file.write_text(service_file_text(sim.service.all_declarations()), encoding="utf-8")
-    settings = isolate("rebuild", home=home, web_port=0, app_id="onestop-it-rebuild", sink_group="onestop-it-rebuild-sink",
-                       clock="event", service_calendar_file=calendar_file)
+    settings = isolate("rebuild", home=home, web_port=0, app_id="onestop-it-rebuild",
+                       sink_group="onestop-it-rebuild-sink", clock="event", service_calendar_file=calendar_file)
     services = Services(settings)
     try:
         services.start("worker", "worker")
@@ -64,9 +65,13 @@ def live(isolate, tmp_path_factory):
         ahead = DossierEvent(event_id="far-ahead-1", event_type=EventType.SUBMITTED, dossier_id="FAR-AHEAD", seq=1,
                              occurred_at=datetime.now(timezone.utc) + timedelta(days=400), commune_code="18073",
                              procedure_code="2.000720", channel=Channel.IN_PERSON, source="gateway")
+        again = _an_early_acceptance(sim)
         with Publisher(settings, client_id="it-rebuild") as pub:
             pub.publish_raw(b"junk", b"{not json")
             pub.publish_raw(b"FAR-AHEAD", events.encode(ahead))
+            # A producer sends an early event again, weeks of event time later: the worker ignores the copy,
+            # dossier_events keeps one row for both (with the later offset), event_deliveries one per record.
+            pub.publish_raw(again.dossier_id.encode(), events.encode(again))
             pub.flush(timeout=60)
         sink_topics = [settings.topic_events, settings.topic_metrics, settings.topic_alerts, settings.topic_dlq,
                        settings.topic_state]
@@ -82,12 +87,25 @@ def live(isolate, tmp_path_factory):
     return settings, tables
 
 
+def _an_early_acceptance(sim: Simulation) -> DossierEvent:
+    """The acceptance of the first dossier that was accepted and then resolved in the simulated month."""
+    accepted: dict[str, DossierEvent] = {}
+    for event in sim.events():
+        if event.event_type is EventType.ACCEPTED:
+            accepted.setdefault(event.dossier_id, event)
+        elif event.event_type is EventType.RESULT_READY and event.dossier_id in accepted:
+            return accepted[event.dossier_id]
+    raise AssertionError("the simulation resolved no accepted dossier")
+
+
 def test_the_live_run_filled_every_derived_table(live):
     settings, tables = live
     empty = [name for name in DERIVED if not tables[name]]
     assert not empty, f"the live pipeline left {empty} empty: the comparison below would prove nothing there"
     reasons = {row[2] for row in tables["dead_letters"]}  # kafka_partition, kafka_offset, reason_code, …
     assert {"malformed_json", "occurred_in_future"} <= reasons, reasons
+    # The event sent again is one row of dossier_events and two records of event_deliveries.
+    assert len(tables["event_deliveries"]) == len(tables["dossier_events"]) + 1
 
 
 def _reconcile(settings, *args: str) -> tuple[int, list[dict], str]:
@@ -146,8 +164,9 @@ def test_reconcile_names_a_wrong_counter_row_and_deleted_rows(live):
         wrong[columns.index("n")] += 7
         wrong[columns.index("version")] += 1
         insert(client, f"{db}.backlog_partition", [wrong], columns, token="it:wrong-backlog")
-        client.command(f"ALTER TABLE {db}.throughput_partition DELETE WHERE granularity = 'd' AND commune_code = "
-                       f"'{commune}' AND toDate(bucket_start, 'Asia/Ho_Chi_Minh') = '{day}' SETTINGS mutations_sync = 2")
+        client.command(f"ALTER TABLE {db}.throughput_partition DELETE WHERE granularity = 'd' "
+                       f"AND commune_code = '{commune}' AND toDate(bucket_start, 'Asia/Ho_Chi_Minh') = '{day}' "
+                       "SETTINGS mutations_sync = 2")
     finally:
         client.close()
 
