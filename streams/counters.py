@@ -90,7 +90,15 @@ def contributions(stored: StoredDossier | None) -> frozenset[Key]:
 
 @lru_cache(maxsize=1 << 16)  # many dossiers share a minute, commune, field and channel
 def _throughput(at: datetime, commune: str, field: str, channel: int, measure: str) -> tuple[Key, ...]:
-    return tuple(("throughput", g, bucket_start(at, g), commune, field, channel, measure) for g in ("m", "h", "d"))
+    # Every bucket holds whole minutes (time zones here are whole minutes apart), and the minute's
+    # bucket starts are shared by every commune, field and channel.
+    starts = _bucket_starts(at.replace(second=0, microsecond=0))
+    return tuple(("throughput", g, start, commune, field, channel, measure) for g, start in zip("mhd", starts))
+
+
+@lru_cache(maxsize=1 << 16)
+def _bucket_starts(minute: datetime) -> tuple[datetime, datetime, datetime]:
+    return bucket_start(minute, "m"), bucket_start(minute, "h"), bucket_start(minute, "d")
 
 
 class Counters:

@@ -84,3 +84,18 @@ def test_rows_whose_values_do_not_fit_are_set_apart_and_the_rest_kept():
     assert table.column("kafka_offset").to_pylist() == [5, 5]
     table, refused = arrow_table("dossier_events", columns, [good])
     assert refused == [] and table.column("occurred_at").to_pylist()[0] == AT
+
+
+def test_times_are_floored_to_the_millisecond_and_dates_kept_as_days():
+    columns = COLUMNS["ontime_partition"]  # granularity, period_start (Date), …, n, source_partition, version
+    row = ["d", date(2026, 10, 5), "18073", "2.000720", "Hộ tịch", "on_due", 3, 1, 7]
+    table, refused = arrow_table("ontime_partition", columns, [row])
+    assert refused == [] and table.column("period_start").to_pylist() == [date(2026, 10, 5)]
+    alert = ["a1", "overdue", "D1", "18073", "18073", "2.000720", "Hộ tịch", None,
+             datetime(2026, 11, 2, 1, 2, 3, 456789), datetime(2026, 11, 2, 1, 2, 3, 999999, tzinfo=VN_TZ),
+             "event", "due passed", None]
+    too_early = [*alert[:9], datetime(1899, 12, 31, tzinfo=timezone.utc), *alert[10:]]
+    table, refused = arrow_table("alerts", COLUMNS["alerts"], [alert, too_early])
+    assert refused == [1]
+    assert table.column("original_due_at").to_pylist() == [datetime(2026, 11, 2, 1, 2, 3, 456000, tzinfo=timezone.utc)]
+    assert table.column("fired_at").to_pylist() == [datetime(2026, 11, 1, 18, 2, 3, 999000, tzinfo=timezone.utc)]
