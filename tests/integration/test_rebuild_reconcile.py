@@ -207,7 +207,7 @@ def test_rebuild_gives_every_derived_table_as_the_live_pipeline_wrote_it(live):
     assert not differing, "\n".join(f"{name}: {why}" for name, why in differing.items())
 
 
-def test_rebuild_refuses_while_a_sink_owns_the_store(live):
+def test_rebuild_refuses_while_a_sink_owns_the_store_and_reconcile_reads_through_it(live):
     from sinks.store_owner import find_owner
 
     settings, _ = live
@@ -227,5 +227,8 @@ def test_rebuild_refuses_while_a_sink_owns_the_store(live):
         with reader_for(settings) as reader:
             _, [(count,)] = query_rows(reader, f"SELECT count() FROM {settings.clickhouse_database}.dossier_events")
         assert count > 0, "a refused rebuild must not have truncated anything"
+        # After the rebuild above, the store again says what the live run wrote; reconcile only reads.
+        code, differences, stderr = _reconcile(settings, "--period", PERIOD)
+        assert (code, differences) == (0, []), stderr[-3000:]
     finally:
         services.stop_all()
