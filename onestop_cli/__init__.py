@@ -28,8 +28,8 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from onestop_cli import (alerts, dashboards, db, demo, dlq, gateway, history, importer, ioc, kafka, pipeline, replay,
-                             report, report_html, sla)
+    from onestop_cli import (alerts, dashboards, db, demo, derived, dlq, gateway, history, importer, ioc, kafka,
+                             pipeline, replay, report, report_html, sla)
 
     app.add_typer(kafka.app, name="kafka", help="Run the local Apache Kafka broker (KRaft, 127.0.0.1).")
     app.add_typer(sla.app, name="sla", help="The legal SLA clock: due dates and classifications.")
@@ -43,6 +43,7 @@ def _register() -> None:
     history.register(app)
     app.add_typer(db.app, name="db", help="The store's schema: apply the numbered migrations, show their status, "
                   "emit the schema for a ClickHouse cluster.")
+    derived.register(app)
     report_html.register(report.app)
     app.add_typer(report.app, name="report", help="Reports from the store: Biểu 06 and the IOC panels as HTML.")
     app.add_typer(dashboards.app, name="dashboards", help="The IOC dashboards: export Grafana JSON, publish to Grafana.")

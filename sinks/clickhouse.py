@@ -79,6 +79,23 @@ def insert(client: Client, table: str, rows: Sequence[Sequence[Any]], columns: S
         raise StoreError(f"insert into {table} ({len(rows)} rows, token {token}) failed: {exc}") from exc
 
 
+def insert_arrow(client: Client, table: str, data: Any, *, token: str) -> None:
+    """``insert`` for a whole ``pyarrow.Table`` of columns (bulk writers); deduplicated the same way."""
+    if not data.num_rows:
+        return
+    try:
+        client.insert_arrow(table, data, settings={"insert_deduplication_token": token, "async_insert": 0})
+    except Exception as exc:
+        raise StoreError(f"insert into {table} ({data.num_rows} rows, token {token}) failed: {exc}") from exc
+
+
+def command(client: Client, sql: str) -> None:
+    try:
+        client.command(sql)
+    except Exception as exc:
+        raise StoreError(f"{' '.join(sql.split()[:4])} … failed: {exc}") from exc
+
+
 def query(client: Client, sql: str, parameters: dict | None = None) -> tuple[list[str], list[tuple]]:
     try:
         result = client.query(sql, parameters=parameters)

@@ -17,7 +17,7 @@ from onestop import dlq, events
 from onestop.admission import AdmissionRules, admit, receipt_time
 from onestop.events import UNSET
 from onestop.lateness import arrival
-from onestop.wire import CounterBatch, decode_alert, decode_dossier
+from onestop.wire import Alert, CounterBatch, DossierRecord, decode_alert, decode_dossier
 from sinks import history_schema as history
 from sinks import practice_schema as practices
 from sinks import schema
@@ -61,8 +61,8 @@ COLUMNS: dict[str, list[str]] = {
 _DAY_KEYED = {"sameday": practices.SAMEDAY_PARTS, "service": practices.SERVICE_PARTS,
               "satisfaction": practices.SATISFACTION_PARTS}
 _batch = msgspec.json.Decoder(CounterBatch)
-__all__ = ["COLUMNS", "BadRecord", "Rows", "alert_rows", "counter_rows", "dead_letter_rows", "dossier_rows",
-           "event_rows"]
+__all__ = ["COLUMNS", "BadRecord", "Rows", "alert_row", "alert_rows", "counter_batch_rows", "counter_rows",
+           "dead_letter_rows", "delivery_row", "dossier_row", "dossier_rows", "event_row", "event_rows"]
 
 
 def event_rows(raw: bytes, partition: int, offset: int, *, rules: AdmissionRules | None = None,
@@ -78,18 +78,31 @@ def event_rows(raw: bytes, partition: int, offset: int, *, rules: AdmissionRules
         refusal = admit(e, rules, received_at=receipt_time(received_at, datetime.now(timezone.utc)), decoded=True)
         if refusal is not None:
             raise BadRecord(refusal.message, refusal.code)
+    rows: Rows = {schema.EVENTS: [event_row(e, partition, offset)]}
+    delivery = delivery_row(e, partition, offset, received_at, headers)
+    if delivery is not None:
+        rows[practices.DELIVERIES] = [delivery]
+    return rows
+
+
+def event_row(e: events.DossierEvent, partition: int, offset: int) -> list[Any]:
+    """The ``dossier_events`` row of an admitted event (``EVENT_COLUMNS``)."""
     rating = e.rating if e.rating is not UNSET else None
     point = e.reception_point.value if e.reception_point else None
-    rows: Rows = {schema.EVENTS: [[
+    return [
         e.event_id, e.event_type.value, e.dossier_id, e.seq, e.occurred_at, e.commune_code, e.handling_unit,
         e.procedure_code, int(e.channel), e.due_at, e.step, e.reason, e.source, e.schema_version, partition, offset,
         point, e.beneficiary_group or None, rating and rating.score, rating and rating.complaint, rating and rating.via,
-    ]]}
+    ]
+
+
+def delivery_row(e: events.DossierEvent, partition: int, offset: int, received_at: datetime | None,
+                 headers: list | None) -> list[Any] | None:
+    """The ``event_deliveries`` row of an event, or None when its record has no timestamp."""
     arrived, spooled = arrival(None if received_at is None else round(received_at.timestamp() * 1000), headers)
-    if arrived is not None:
-        rows[practices.DELIVERIES] = [[e.event_id, e.dossier_id, e.commune_code, e.occurred_at, arrived, spooled,
-                                       partition, offset]]
-    return rows
+    if arrived is None:
+        return None
+    return [e.event_id, e.dossier_id, e.commune_code, e.occurred_at, arrived, spooled, partition, offset]
 
 
 def counter_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None,
@@ -99,12 +112,13 @@ def counter_rows(raw: bytes, partition: int, offset: int, *, received_at: dateti
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRecord(f"{type(exc).__name__}: {exc}") from None
     try:
-        return _counter_tables(batch)
+        return counter_batch_rows(batch)
     except (ValueError, TypeError, AttributeError) as exc:  # a row of the wrong shape or type
         raise BadRecord(f"a counter row cannot be read: {type(exc).__name__}: {exc}") from None
 
 
-def _counter_tables(batch: CounterBatch) -> Rows:
+def counter_batch_rows(batch: CounterBatch) -> Rows:
+    """The rows of one batch of counts: each family's partition table, and the batch's epoch."""
     out: Rows = {schema.EPOCHS: [[batch.source_partition, batch.epoch]]} if batch.epoch else {}
     tail = [batch.source_partition, batch.version]
     for family, *key, count in batch.rows:
@@ -128,9 +142,12 @@ def alert_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime
         a = decode_alert(raw)
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRecord(f"{type(exc).__name__}: {exc}") from None
-    return {schema.ALERTS: [[a.alert_id, a.kind, a.dossier_id, a.commune_code, a.receiving_commune_code,
-                             a.procedure_code, a.field, a.due_at, a.original_due_at, a.fired_at, a.clock,
-                             a.reason, a.clears]]}
+    return {schema.ALERTS: [alert_row(a)]}
+
+
+def alert_row(a: Alert) -> list[Any]:
+    return [a.alert_id, a.kind, a.dossier_id, a.commune_code, a.receiving_commune_code, a.procedure_code, a.field,
+            a.due_at, a.original_due_at, a.fired_at, a.clock, a.reason, a.clears]
 
 
 def dossier_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None,
@@ -140,11 +157,16 @@ def dossier_rows(raw: bytes, partition: int, offset: int, *, received_at: dateti
         d = decode_dossier(raw)
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRecord(f"{type(exc).__name__}: {exc}") from None
-    return {history.DOSSIERS: [[
+    return {history.DOSSIERS: [dossier_row(d, offset)]}
+
+
+def dossier_row(d: DossierRecord, offset: int) -> list[Any]:
+    """The ``dossiers`` row of a published state; ``offset``: its record's offset in ``dossier.state``."""
+    return [
         d.dossier_id, d.status, d.commune_code, d.handling_commune_code, d.procedure_code, d.field, d.channel,
         d.submitted_at, d.accepted_at, d.finished_at, d.returned_at, d.original_due_at, d.due_at, d.judged_due_at,
         d.sla_class, d.escalated, d.outcome, d.paused, d.supplement_count, d.extension_count, d.calendar_version,
-        d.procedure_version, d.last_seq, d.last_event_at, d.source_partition, d.version, offset]]}
+        d.procedure_version, d.last_seq, d.last_event_at, d.source_partition, d.version, offset]
 
 
 def dead_letter_rows(raw: bytes, partition: int, offset: int, *, received_at: datetime | None = None,

@@ -24,7 +24,7 @@ import logging
 import os
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -34,15 +34,9 @@ from faust.types import TP, Message
 from prometheus_client import Counter, Gauge
 
 from onestop import dlq
-from onestop.admission import rules_from
-from onestop.catalogue import load_catalogue
-from onestop.servicecal import load_service_calendar
 from onestop.settings import Settings
-from onestop.sla import SlaPolicy
-from onestop.workcal import load_calendar
 from streams import metrics as worker_metrics_module
-from streams.clock import Clock
-from streams.evaluate import Evaluator
+from streams.build import build_processor  # noqa: F401  (streams.app.build_processor, as before)
 from telemetry.shared import DLQ
 from streams.model import decode_stored, encode_alert
 from streams.outbox import KafkaOutbox, Outbox, OutRecord
@@ -98,18 +92,6 @@ def _exit_without_acknowledging(exc: BaseException) -> None:
     logging.shutdown()
     sys.stderr.flush()
     os._exit(70)
-
-
-def build_processor(settings: Settings) -> Processor:
-    policy = SlaPolicy(due_soon_within=settings.due_soon_hours, boundary=settings.sla_boundary,
-                       result_ready_while_waiting=settings.result_ready_while_waiting)
-    evaluator = Evaluator(load_calendar(settings.calendar_override), load_catalogue(settings.catalogue_file),
-                          policy, settings.escalate_after_working_days)
-    clock = Clock(settings.clock, allowed_lateness=timedelta(seconds=settings.allowed_lateness_s),
-                  live_lag=settings.live_lag, quorum=settings.event_clock_quorum)
-    service = load_service_calendar(settings.service_calendar_file, legal=evaluator.calendar)
-    return Processor(evaluator, clock, service, rules_from(settings, evaluator.catalogue),
-                     seq_gap_timeout=timedelta(seconds=settings.seq_gap_timeout_s))
 
 
 def _raw_topic(app: faust.App, name: str, settings: Settings) -> faust.TopicT:

@@ -65,5 +65,14 @@ def storage_problem(stored: StoredDossier, max_bytes: int = MAX_STORED_BYTES) ->
     return None
 
 
+def encoded_or_problem(stored: StoredDossier, max_bytes: int = MAX_STORED_BYTES) -> tuple[bytes | None, tuple[str, str] | None]:
+    """(``stored`` encoded, None) if the state table can hold it, else (None, ``storage_problem``)."""
+    try:
+        raw = _enc.encode(stored)
+    except (OverflowError, TypeError, ValueError):
+        return None, storage_problem(stored, max_bytes)
+    return (raw, None) if len(raw) <= max_bytes else (None, storage_problem(stored, max_bytes))
+
+
 def decode_stored(raw: bytes) -> StoredDossier:
     return _dec.decode(raw)

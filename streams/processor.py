@@ -29,7 +29,7 @@ from streams.deadlines import DeadlineIndex
 from streams.evaluate import Evaluator, age_bucket
 from streams.alert_facts import ALERTING, alert_reason, owes_alert, with_held
 from streams.model import (MAX_STORED_BYTES, Alert, StoredDossier, alert_id, decode_stored, encode_stored,
-                           storage_problem)
+                           encoded_or_problem)
 from streams.scope import RecordScope, Store
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,14 @@ _UNTOUCHED = object()  # the record did not move the partition's clock
 class Processor:
     def __init__(self, evaluator: Evaluator, clock: Clock, service: ServiceCalendar | None = None,
                  admission: AdmissionRules | None = None, *, max_state_bytes: int = MAX_STORED_BYTES,
-                 seq_gap_timeout: timedelta = timedelta(hours=1)) -> None:
+                 seq_gap_timeout: timedelta = timedelta(hours=1), counters: Counters | None = None) -> None:
         self.evaluator = evaluator
         self.clock = clock
         self.service = service or default_service_calendar()  # when counters open: same-day, service days
         # Records already in Kafka are judged again: a producer may predate or skip the entrance checks.
         self.admission = admission or AdmissionRules(evaluator.catalogue)
         self.max_state_bytes = max_state_bytes
-        self.counters = Counters()
+        self.counters = counters if counters is not None else Counters()
         self.index = DeadlineIndex()
         self.seq_gap_timeout = seq_gap_timeout
         self.allowed = evaluator.policy.transitions
@@ -74,21 +74,15 @@ class Processor:
     # --- records ------------------------------------------------------------------------
 
     def on_event(self, partition: int, offset: int, raw: bytes, store: Store, *,
-                 received_at: datetime | None = None) -> Effects:
+                 received_at: datetime | None = None, admitted: events.DossierEvent | None = None) -> Effects:
         """Handle one input record. Everything it does lands in ``store`` and the in-memory indexes
         when it is done, or nothing does if it raises. ``received_at``: the record's Kafka timestamp
-        (admission judges occurred_at against it)."""
+        (admission judges occurred_at against it). ``admitted``: the record's event, already decoded
+        and admitted by the caller with this processor's rules (``admission``), as a bulk reader that
+        also stores the event does; both steps are then skipped."""
         fx = Effects()
-        try:
-            event = events.decode(raw)
-        except events.ContractError as exc:
-            fx.dead_letters.append(dlq.dead_letter(raw, exc.code, exc.message, _where(partition, offset)))
-            return fx
-        refusal = admit(event, self.admission, received_at=receipt_time(received_at, self.clock.wall_now()),
-                        decoded=True)
-        if refusal is not None:
-            fx.dead_letters.append(dlq.dead_letter(raw, refusal.code, refusal.message, _where(partition, offset),
-                                                   dossier_id=event.dossier_id, event_id=event.event_id))
+        event = admitted if admitted is not None else self._admitted(partition, offset, raw, received_at, fx)
+        if event is None:
             return fx
         scope = RecordScope(store, partition)
         seen = self.clock.seen(partition)
@@ -101,6 +95,22 @@ class Processor:
             raise
         self._commit(scope)
         return fx
+
+    def _admitted(self, partition: int, offset: int, raw: bytes, received_at: datetime | None,
+                  fx: Effects) -> events.DossierEvent | None:
+        """The record's event if it meets the contract and admission; else None, with its dead letter in ``fx``."""
+        try:
+            event = events.decode(raw)
+        except events.ContractError as exc:
+            fx.dead_letters.append(dlq.dead_letter(raw, exc.code, exc.message, _where(partition, offset)))
+            return None
+        refusal = admit(event, self.admission, received_at=receipt_time(received_at, self.clock.wall_now()),
+                        decoded=True)
+        if refusal is not None:
+            fx.dead_letters.append(dlq.dead_letter(raw, refusal.code, refusal.message, _where(partition, offset),
+                                                   dossier_id=event.dossier_id, event_id=event.event_id))
+            return None
+        return event
 
     def on_tick(self, partition: int, store: Store) -> Effects:
         fx = Effects()
@@ -119,7 +129,8 @@ class Processor:
         before = _load(scope.get(event.dossier_id.encode()))
         outcome = apply(before.state if before else None, event, self.allowed)
         mark = len(fx.dead_letters)
-        self._rejected(outcome.rejected, _where(partition, offset), fx)
+        if outcome.rejected:
+            self._rejected(outcome.rejected, _where(partition, offset), fx)
         fx.duplicates += outcome.duplicate
         if before is None or outcome.state != before.state:
             stored = self._settle(partition, before, outcome, now, scope, fx,
@@ -135,7 +146,7 @@ class Processor:
         stays as it was, so its next valid event still applies."""
         clock_moved = any(e.event_type in CLOCK_EVENTS for e in outcome.applied)
         after = _track_gap(before, self._judge(partition, before, outcome.state, now, clock_moved), now)
-        unstorable = storage_problem(after, self.max_state_bytes)
+        encoded, unstorable = encoded_or_problem(after, self.max_state_bytes)
         if unstorable is not None:
             raw, event, where = record
             fx.dead_letters.append(dlq.dead_letter(raw, *unstorable, where, dossier_id=event.dossier_id,
@@ -144,7 +155,7 @@ class Processor:
         fx.applied += len(outcome.applied)
         reschedule = (clock_moved or before is None or before.state.is_open != after.state.is_open
                       or before.gap_since != after.gap_since)
-        self._save(partition, before, after, scope, fx, now, reschedule=reschedule)
+        self._save(partition, before, after, scope, fx, now, reschedule=reschedule, encoded=encoded)
         return True
 
     def _rejected(self, rejected: Iterable[Rejection], where: str, fx: Effects) -> None:
@@ -213,9 +224,11 @@ class Processor:
         return min(present) if present else None
 
     def _save(self, partition: int, before: StoredDossier | None, after: StoredDossier, scope: RecordScope,
-              fx: Effects, now: datetime, *, reschedule: bool = True) -> None:
+              fx: Effects, now: datetime, *, reschedule: bool = True, encoded: bytes | None = None) -> None:
+        """``encoded``: ``after`` already encoded (used unless deciding its alerts changed it)."""
+        judged = after
         after = self._alerts(partition, before, after, fx, now)
-        scope.save(before, after, encode_stored(after))
+        scope.save(before, after, encoded if encoded is not None and after is judged else encode_stored(after))
         if reschedule:
             self._schedule(scope, after.state.dossier_id, self._next_check(after, now))
 

@@ -37,8 +37,8 @@ def namespace(base: Settings, name: str, home: Path) -> Settings:
         "topic_events": f"it.{name}.events", "topic_ticks": f"it.{name}.ticks",
         "topic_state": f"it.{name}.state", "sink_group": f"it-{name}-sink",
     })
-    create_topics(settings, {settings.topic_events: settings.partitions,
-                                    settings.topic_ticks: settings.partitions})
+    create_topics(settings, {settings.topic_events: settings.partitions, settings.topic_ticks: settings.partitions,
+                             settings.topic_state: settings.partitions})  # the worker publishes dossier states
     return settings
 
 
