@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"{'measure':<34}{'figure':>22}  target")
         print(f"{'raw consumer (decode only)':<34}{raw.rate:>15,.0f} ev/s")
-        print(f"{'rebuild':<34}{rebuilt.rate:>15,.0f} ev/s  ≥ {rebuild.TARGET_RATE:,} ev/s")
+        print(f"{'rebuild':<34}{rebuilt.rate:>15,.0f} ev/s  ≥ {rebuild.TARGET_RATE:,.0f} ev/s")
         print(f"{'rebuild / raw consumer':<34}{figures['rebuild_pct_of_raw']:>20.1f} %  ≥ "
               f"{100 * rebuild.TARGET_SHARE:.0f} %")
         print(f"{'writer into chDB':<34}{written.extra['rows_per_s']:>13,.0f} rows/s  ({written.rate:,.0f} ev/s)")
