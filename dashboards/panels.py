@@ -149,7 +149,8 @@ FROM {T_DOSSIERS} WHERE sla_class = 'overdue' AND status IN (2, 4, 5, 6) AND @sc
 OVERDUE_LIST = Panel(
     "overdue_list", "Danh sách hồ sơ quá hạn", "Overdue dossiers",
     "Open dossiers overdue now, from the current state of every dossier, most overdue first. Days overdue count "
-    "calendar days from the due date the dossier is judged against (after pauses and extensions) to today; escalation "
+    "calendar days from the due date as it stands (after extensions and the pauses that have ended; while the "
+    "dossier waits for the citizen it stands still) to today; escalation "
     "means overdue for ONESTOP_ESCALATE_AFTER_WORKING_DAYS working days, reported to the unit's leaders.",
     f"""SELECT dossier_id AS `Hồ sơ`, commune_name AS `Xã/phường xử lý`, {procedure_name('procedure')} AS `Thủ tục`,
        field_name AS `Lĩnh vực`, dateDiff('day', toDate(due, {TZ}), {TODAY}) AS `Số ngày quá hạn`,

@@ -86,7 +86,7 @@ class DossierRecord(msgspec.Struct, frozen=True, kw_only=True):
     returned_at: datetime | None
     original_due_at: datetime | None
     due_at: datetime | None  # effective: the latest extension, else the original
-    judged_due_at: datetime | None  # the instant the SLA class was judged against
+    judged_due_at: datetime | None  # as it stands: moved by every pause that ended (open), or the outcome's (finished)
     sla_class: str | None  # open dossiers: within_due, due_soon, overdue
     escalated: bool
     outcome: str | None  # finished dossiers: before_due, on_due, overdue

@@ -102,9 +102,9 @@ class BulkFold:
 
     def dossier_records(self) -> Iterator[DossierRecord]:
         """What ``dossier.state`` says last of every dossier (as the worker publishes it)."""
-        paused = self.processor.evaluator.paused
+        judge = self.processor.evaluator
         for stored in self.stored():
-            record = dossier_record(stored, paused)
+            record = dossier_record(stored, judge)
             if record is not None:
                 yield record
 

@@ -210,7 +210,7 @@ def create_app(settings: Settings, processor: Processor | None = None, *, store_
             for alert in fx.alerts:
                 ALERTS.labels(alert.kind).inc()
                 out.append(OutRecord(settings.topic_alerts, alert.dossier_id.encode(), encode_alert(alert)))
-            for partition, key, value in encoded(changed_records(held.writes, processor.evaluator.paused)):
+            for partition, key, value in encoded(changed_records(held.writes, processor.evaluator)):
                 out.append(OutRecord(settings.topic_state, key, value, partition))
             await outbox.publish(out)
             state.apply(held.writes, await outbox.publish_partitions(state.changelog, held.writes))

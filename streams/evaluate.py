@@ -53,6 +53,15 @@ class Evaluator:
         self._last = (state, now, verdict)
         return verdict
 
+    def standing_due(self, state: DossierState) -> datetime | None:
+        """An open dossier's due instant with every pause that has ended counted, and a running pause not yet:
+        it does not depend on when it is asked (the instant a running pause began, else the last event)."""
+        running = next((p.start for p in reversed(state.pauses) if p.end is None), None)
+        at = running or state.last_event_at or state.accepted_at
+        if at is None or state.accepted_at is None:
+            return None
+        return classify(state, at, calendar=self.calendar, catalogue=self.catalogue, policy=self.policy).judged_due_at
+
     def _open_verdict(self, state: DossierState, now: datetime) -> OpenVerdict:
         verdict = classify(state, now, calendar=self.calendar, catalogue=self.catalogue, policy=self.policy)
         sla = verdict.timeliness.value if verdict.timeliness is not None else Timeliness.WITHIN_DUE.value

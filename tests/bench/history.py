@@ -50,7 +50,7 @@ def load(client, db: str, history: History, chunk: int) -> dict:  # type: ignore
     events = int(client.command(f"SELECT count() FROM {db}.{schema.EVENTS}"))
     derived = sum(_timed(client, s) for s in facts_table(history, db) + counters_inserts(history, db))
     sizes = {t: int(client.command(f"SELECT count() FROM {db}.{t}")) for t in
-             (schema.EVENTS, schema.THROUGHPUT_PARTS, schema.ONTIME_PARTS, schema.BACKLOG_PARTS, schema.ALERTS)}
+             (schema.EVENTS, schema.THROUGHPUT_PARTS, schema.ONTIME_PARTS, schema.BACKLOG_PARTS, schema.ALERTS, "dossiers")}
     parts = int(client.command(f"SELECT count() FROM system.parts WHERE database = '{db}' AND table = '{schema.EVENTS}' AND active"))
     return {"events": events, "load_seconds": round(seconds, 1), "events_per_second": round(events / seconds),
             "derived_seconds": round(derived, 1), "rows": sizes, "event_parts": parts}
@@ -92,7 +92,7 @@ def machine() -> dict:
 
 def report(loaded: dict, timings: list[dict]) -> None:
     print(f"\nloaded {loaded['events']:,} events in {loaded['load_seconds']}s: {loaded['events_per_second']:,} events/s "
-          f"({loaded['event_parts']} active parts); worker counters and alerts derived in {loaded['derived_seconds']}s")
+          f"({loaded['event_parts']} active parts); worker counters, alerts and dossiers derived in {loaded['derived_seconds']}s")
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in loaded["rows"].items()))
     print(f"\n{'dashboard':<18} {'panel':<18} {'rows':>5} {'median ms':>10} {'max ms':>8} {'CPU ms':>8}")
     for t in timings:

@@ -30,7 +30,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from onestop.catalogue import default_catalogue
 from onestop.communes import communes_of
 from producers.sim_config import DEFAULT_MIX
-from sinks import schema
+from sinks import history_schema as history, schema
 
 EVENTS_PER_DOSSIER = 5
 PARTITIONS = 12
@@ -156,5 +156,18 @@ ARRAY JOIN [('overdue', due + toIntervalSecond(1)), ('cleared', finished),
             ('escalation', due + toIntervalDay(3))] AS a
 WHERE late AND a.2 <= {end} AND due <= {end}
   AND (a.1 != 'escalation' OR finished > due + toIntervalDay(3))""")
+    # The current state of every dossier, as the sink keeps it from dossier.state: the overdue list reads it.
+    statements.append(f"""
+INSERT INTO {db}.{history.DOSSIERS} (dossier_id, status, commune_code, handling_commune_code, procedure_code, field,
+    channel, submitted_at, accepted_at, finished_at, returned_at, original_due_at, due_at, judged_due_at, sla_class,
+    escalated, outcome, paused, supplement_count, extension_count, calendar_version, procedure_version, last_seq,
+    last_event_at, source_partition, version, kafka_offset)
+SELECT dossier_id, toUInt8(multiIf(returned <= {end}, 10, finished <= {end}, 9, 4)) AS status, commune, commune,
+       procedure, field, channel, accepted, accepted, if(finished <= {end}, finished, NULL),
+       if(returned <= {end}, returned, NULL), due, due, due, if(finished > {end}, {sla}, NULL),
+       finished > {end} AND due < {end} - toIntervalDay(3), if(finished <= {end}, {outcome}, NULL), false, 0, 0,
+       'bench', 'bench', toUInt32(multiIf(returned <= {end}, 5, finished <= {end}, 4, 3)) AS seq,
+       least(finished, {end}), source_partition, seq * 8, n
+FROM (SELECT *, finished + toIntervalSecond(86400) AS returned FROM {facts} WHERE accepted <= {end})""")
     statements.append(f"DROP TABLE {facts}")
     return statements

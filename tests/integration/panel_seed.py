@@ -71,7 +71,7 @@ def seed_store(client, database: str, cfg: SimulationConfig = CONFIG) -> Seeded:
         for table, r in counter_rows(_json.encode(batch), 0, 0).items():
             rows[table] += r
     for key, value in store.items():  # what the worker publishes to dossier.state, as the sink stores it
-        record = None if key.startswith(b"\x00") else dossier_record(decode_stored(value), processor.evaluator.paused)
+        record = None if key.startswith(b"\x00") else dossier_record(decode_stored(value), processor.evaluator)
         if record is not None:
             for table, r in dossier_rows(encode_dossier(record), 0, 0).items():
                 rows[table] += r
@@ -148,13 +148,17 @@ class Truth:
                     out[hour][i] += 1
         return {k: (v[0], v[1]) for k, v in out.items()}
 
+    def state(self, dossier_id: str) -> DossierState:
+        return next(s for s in self.states if s.dossier_id == dossier_id)
+
     def overdue_open(self, commune: str | None = None) -> dict[str, datetime]:
-        """Open dossiers overdue now, with the due instant they were judged against."""
+        """Open dossiers overdue now, with the due instant as it stands: every pause that has ended counted,
+        and one still running not yet (its dossier's due instant as of when that pause began)."""
         out = {}
         for s in self.open(commune):
-            v = self.verdict(s)
-            if v.timeliness.value == "overdue":
-                out[s.dossier_id] = v.judged_due_at
+            if self.verdict(s).timeliness.value == "overdue":
+                running = [p.start for p in s.pauses if p.end is None]
+                out[s.dossier_id] = self.verdict(s, running[-1] if running else None).judged_due_at
         return out
 
     def mean_resolution_days(self, commune: str | None = None) -> dict[str, tuple[float, int]]:

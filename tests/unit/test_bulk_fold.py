@@ -71,9 +71,8 @@ def test_the_bulk_fold_ends_as_the_worker_does(records):
                 want[key] = want.get(key, 0) + n
     assert bulk.counts() == want and len(want) > 100
     assert [a.alert_id for a in bulk.take_alerts()] == [a.alert_id for a in alerts] and alerts
-    paused = worker.evaluator.paused
     worker_dossiers = {r.dossier_id: r for s in stores.values() for v in s.values()
-                       if (r := dossier_record(decode_stored(v), paused)) is not None}
+                       if (r := dossier_record(decode_stored(v), worker.evaluator)) is not None}
     assert {r.dossier_id: r for r in bulk.dossier_records()} == worker_dossiers
     assert bulk.refused == 2 and bulk.failed == 0
 
