@@ -45,7 +45,7 @@ PRACTICES = Dashboard(
 )
 
 DASHBOARDS = (PROVINCE, COMMUNE, PRACTICES, HEALTH)
-LIVE = (PROVINCE, COMMUNE, PRACTICES)  # the embedded view reads ClickHouse only
+LIVE = (PROVINCE, COMMUNE)  # the embedded view reads ClickHouse only
 
 
 def scoped_panels(dashboard: Dashboard, database: str):  # type: ignore[no-untyped-def]
