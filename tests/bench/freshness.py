@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import signal
 import statistics
 import sys
@@ -44,7 +43,7 @@ import msgspec
 
 from onestop.events import DossierEvent
 from onestop.settings import Settings
-from tests.bench.run import BenchServices, _raise_interrupt, create_changelog, free_ports, machine_info
+from tests.bench.run import BenchServices, _raise_interrupt, finish, create_changelog, free_ports, machine_info
 
 SOURCE = "freshness-bench"
 WARMUP_EVENTS = 50
@@ -236,16 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"\nbenchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        services.stop_all()
-        try:
-            broker.stop(settings)
-        finally:
-            if code == 0:
-                shutil.rmtree(home, ignore_errors=True)
-            else:
-                print(f"logs kept in {home}", file=sys.stderr)
+        finish(settings, home, code, services)
     return code
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import signal
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from onestop.settings import Settings
 from tests.bench import freshness, rebuild, writer
-from tests.bench.run import BenchServices, GroupWatch, _raise_interrupt, machine_info, publish
+from tests.bench.run import BenchServices, GroupWatch, _raise_interrupt, finish, machine_info, publish
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -113,17 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"\nbenchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        for s in services.values():
-            s.stop_all()
-        try:
-            broker.stop(settings)
-        finally:
-            if code == 0:
-                shutil.rmtree(home, ignore_errors=True)
-            else:
-                print(f"logs kept in {home}", file=sys.stderr)
+        finish(settings, home, code, *services.values())
     return code
 
 

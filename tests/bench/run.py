@@ -133,6 +133,24 @@ class BenchServices(Services):
         return "\n".join(text.splitlines()[-lines:])
 
 
+
+def finish(settings: Settings, home: Path, code: int, *services: Services) -> None:
+    """End a benchmark run: ignore further signals, stop the processes it started (by pid) and its broker;
+    remove its home after a success, keep it (and say where) after a failure."""
+    from ops import broker
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    for s in services:
+        s.stop_all()
+    try:
+        broker.stop(settings)
+    finally:
+        if code == 0:
+            shutil.rmtree(home, ignore_errors=True)
+        else:
+            print(f"logs kept in {home}", file=sys.stderr)
+
 def _raise_interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import signal
 import sys
 import tempfile
 from pathlib import Path
 
 from onestop.settings import Settings
-from tests.bench.run import (BenchServices, GroupWatch, Result, _raise_interrupt, free_ports, machine_info,
+from tests.bench.run import (BenchServices, GroupWatch, Result, _raise_interrupt, finish, free_ports, machine_info,
                              measure_group, publish)
 
 
@@ -94,16 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"\nbenchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        services.stop_all()
-        try:
-            broker.stop(settings)
-        finally:
-            if code == 0:
-                shutil.rmtree(home, ignore_errors=True)
-            else:
-                print(f"logs kept in {home}", file=sys.stderr)
+        finish(settings, home, code, services)
     return code
 
 
